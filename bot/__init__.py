@@ -1,0 +1,1 @@
+"""kiennghi: the running program (configuration, channels, scheduler, command line)."""

@@ -1,0 +1,62 @@
+"""The `kiennghi` command: `run` (Telegram) and `shell` (a terminal, no network)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from bot.config import Settings, SettingsError, load_settings
+from storage.reference import ReferenceError
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the command line and run; exit code 2 for a bad setting."""
+    parser = argparse.ArgumentParser(prog="kiennghi", description="Workers' concerns to the Labour Federation.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("run", help="run the Telegram bot (long polling)")
+    shell = commands.add_parser("shell", help="talk to the bot in this terminal, without a token")
+    shell.add_argument("--as", dest="as_role", default="worker", metavar="ROLE",
+                       help="worker (default), officer, agency:<agency code> or admin")
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+        if args.command == "run":
+            return run_telegram(settings)
+        return run_shell(settings, args.as_role)
+    except (SettingsError, ReferenceError) as exc:
+        print(f"kiennghi: {exc}", file=sys.stderr)
+        return 2
+
+
+def run_telegram(settings: Settings) -> int:
+    """Run the Telegram bot with long polling until interrupted."""
+    from bot.app import build_core, build_telegram_application
+
+    if settings.telegram_bot_token is None or not settings.telegram_bot_token.get_secret_value():
+        raise SettingsError("Missing setting TELEGRAM_BOT_TOKEN: create a bot with @BotFather and set it")
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    core = build_core(settings)
+    application = build_telegram_application(settings, core)
+    application.run_polling(allowed_updates=["message", "callback_query"])
+    return 0
+
+
+def run_shell(settings: Settings, as_role: str) -> int:
+    """Talk to the bot on standard input and output, as a worker or as staff."""
+    from bot.app import build_core
+    from bot.channels.terminal import run_terminal, take_role
+
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    core = build_core(settings)
+    try:
+        user_id = take_role(core, as_role)
+    except ValueError as exc:
+        raise SettingsError(f"Invalid --as {as_role!r}: {exc}") from None
+    run_terminal(core, sys.stdin, sys.stdout, user_id=user_id, prompt=sys.stdin.isatty())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,86 @@
+"""Settings, read once from the environment and an optional `.env`, then passed explicitly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+Locale = Literal["vi", "en"]
+
+
+class SettingsError(Exception):
+    """A setting is missing or invalid; the message names it in one line."""
+
+
+class Settings(BaseSettings):
+    """Every setting kiennghi reads; tests build one from keyword arguments."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+
+    telegram_bot_token: SecretStr | None = None
+    telegram_base_url: str | None = None
+    database_url: str = "sqlite:///data/kiennghi.db"
+    default_locale: Locale = "vi"
+    timezone: str = "Asia/Ho_Chi_Minh"
+    reference_file: Path | None = None
+    # Messenger-qualified ids of the first admins, e.g. "telegram:12345,zalo:987".
+    admin_ids: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    flood_messages: int = Field(20, ge=1)
+    flood_window_seconds: float = Field(10, gt=0)
+    daily_concern_limit: int = Field(10, ge=1)
+    invitation_days: int = Field(7, ge=1)
+    default_deadline_days: int = Field(30, ge=1)
+    reopen_days: int = Field(30, ge=1)
+    outbox_interval_seconds: float = Field(2.0, gt=0)
+    # FULL makes every commit durable against power loss, not only against a killed process.
+    sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @field_validator("admin_ids", mode="before")
+    @classmethod
+    def _split_ids(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("admin_ids")
+    @classmethod
+    def _qualified_ids(cls, value: list[str]) -> list[str]:
+        for item in value:
+            if ":" not in item:
+                raise ValueError(f"{item!r} must name its messenger, e.g. telegram:12345")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _supported_database(cls, value: str) -> str:
+        if not value.startswith(("sqlite:", "postgresql")):
+            raise ValueError("must start with sqlite:/// or postgresql+psycopg://")
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The configured time zone."""
+        return ZoneInfo(self.timezone)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings, turning a validation error into one line that names the setting."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        name = str(error["loc"][0]).upper() if error["loc"] else "?"
+        raise SettingsError(f"Invalid setting {name}: {error['msg']}") from None

@@ -1,0 +1,68 @@
+"""Background work on APScheduler: drain the outbox, forget old update ids."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from sqlalchemy.engine import Engine
+
+from storage.db import new_session
+from storage.dialogs import prune_processed_updates
+from storage.models import OutboxMessage
+from storage.outbox import due_messages, mark_failed, mark_sent
+
+log = logging.getLogger(__name__)
+BATCH = 50
+
+# (message) -> (sent, error, permanent)
+Deliver = Callable[[OutboxMessage], Awaitable[tuple[bool, str | None, bool]]]
+
+
+class OutboxSender:
+    """Sends committed outbox messages through the channel of each recipient's messenger."""
+
+    def __init__(self, engine: Engine, channels: dict[str, Deliver]) -> None:
+        self.engine = engine
+        self.channels = channels
+        self._lock = asyncio.Lock()
+
+    async def drain(self) -> int:
+        """Send everything due, for the messengers that have a channel; one drain at a time."""
+        sent = 0
+        async with self._lock:
+            while True:
+                with new_session(self.engine) as session:
+                    batch = due_messages(list(self.channels), session=session, limit=BATCH)
+                    for message in batch:
+                        try:
+                            ok, error, permanent = await self.channels[message.messenger](message)
+                        except Exception as exc:  # a bug in a channel must not stop the sender
+                            log.exception("delivery of outbox message %s failed", message.id)
+                            ok, error, permanent = False, repr(exc), False
+                        if ok:
+                            mark_sent(message, session=session)
+                            sent += 1
+                        else:
+                            log.warning("outbox message %s not sent: %s", message.id, error)
+                            mark_failed(message, error or "?", session=session, permanent=permanent)
+                if len(batch) < BATCH:
+                    return sent
+
+
+def start_scheduler(engine: Engine, sender: OutboxSender, *, interval_seconds: float) -> AsyncIOScheduler:
+    """Start the jobs on the running event loop."""
+    scheduler = AsyncIOScheduler(timezone="UTC")
+    scheduler.add_job(sender.drain, "interval", seconds=interval_seconds, id="outbox",
+                      max_instances=1, coalesce=True)
+
+    def prune() -> None:
+        with new_session(engine) as session:
+            prune_processed_updates(session=session, older_than=timedelta(days=7))
+
+    scheduler.add_job(prune, "interval", hours=6, id="prune-updates", max_instances=1, coalesce=True)
+    scheduler.start()
+    return scheduler

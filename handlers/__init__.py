@@ -1,0 +1,1 @@
+"""What the bot does, knowing nothing of any messenger."""

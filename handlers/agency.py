@@ -1,0 +1,1 @@
+"""agency handlers (see issue 3)."""

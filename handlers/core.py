@@ -1,0 +1,168 @@
+"""What every handler shares: the normalized event, replies, the context and the dialog engine."""
+
+from __future__ import annotations
+
+import logging
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session
+
+from bot.config import Settings
+from bot.i18n import Catalogs, Translator
+from storage.models import DialogState, Person
+
+log = logging.getLogger(__name__)
+
+ACCEPTED_MEDIA = ("photo", "voice", "audio", "document", "video")
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A file a person sent or the bot sends: the messenger's own file id and its kind."""
+
+    kind: str  # photo | voice | audio | document | video | sticker | location | contact | other
+    file_id: str = ""
+    size: int | None = None
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """One thing a person did, whatever the messenger: text, a command, a choice or a file."""
+
+    messenger: str
+    chat_id: str
+    user_id: str
+    display_name: str = ""
+    language_code: str | None = None
+    text: str | None = None
+    command: str | None = None
+    args: str = ""
+    choice: str | None = None
+    attachment: Attachment | None = None
+    update_key: str | None = None
+
+
+@dataclass(frozen=True)
+class Option:
+    """A choice offered to the person: a button, or a numbered line where there are none."""
+
+    key: str
+    label: str
+
+
+@dataclass
+class Reply:
+    """Something the bot says back: text, choices (laid out in `columns`) and maybe a file."""
+
+    text: str
+    options: list[Option] = field(default_factory=list)
+    attachment: Attachment | None = None
+    columns: int = 1
+
+
+def clean_text(text: str) -> str:
+    """NFC, without control characters (keeping new lines), trimmed."""
+    text = unicodedata.normalize("NFC", text).replace("\r\n", "\n")
+    kept = (ch for ch in text if ch in "\n\t" or unicodedata.category(ch)[0] != "C")
+    return "".join(kept).strip()
+
+
+def parse_command(text: str) -> tuple[str, str] | None:
+    """Split '/name@bot args' into ('name', 'args'); None when the text is no command."""
+    if not text.startswith("/") or len(text) < 2:
+        return None
+    head, _, args = text[1:].partition(" ")
+    name = head.split("@", 1)[0].lower()
+    if not name or not all(ch.isascii() and (ch.isalnum() or ch == "_") for ch in name):
+        return None
+    return name, args.strip()
+
+
+@dataclass
+class Context:
+    """Everything a handler may use while handling one incoming event."""
+
+    session: Session
+    settings: Settings
+    catalogs: Catalogs
+    incoming: Incoming
+    person: Person
+    t: Translator
+    state: DialogState
+    data: dict[str, Any]
+    now: datetime
+    quota: Any = None  # handlers.dispatch.DailyQuota
+    replies: list[Reply] = field(default_factory=list)
+
+    def say(self, text: str, options: list[Option] | None = None, *, columns: int = 1,
+            attachment: Attachment | None = None) -> None:
+        """Add a reply for the person who acted."""
+        self.replies.append(Reply(text, list(options or []), attachment, columns))
+
+    def start(self, flow: str, step: str, data: dict[str, Any] | None = None) -> None:
+        """Enter a dialog at its first step and ask it."""
+        self.state.flow = flow
+        self.data = dict(data or {})
+        self.goto(step)
+
+    def goto(self, step: str) -> None:
+        """Move to a step of the current dialog and ask it."""
+        self.state.step = step
+        FLOWS[str(self.state.flow)][step](self, None)
+
+    def end(self) -> None:
+        """Leave the dialog; nothing of it is kept."""
+        self.state.flow = None
+        self.state.step = None
+        self.data = {}
+
+    @property
+    def who(self) -> str:
+        """The person's messenger-qualified id, for limits and logs."""
+        return f"{self.person.messenger}:{self.person.external_id}"
+
+
+# A step is asked with answer=None and then given each answer until it moves on.
+StepFn = Callable[[Context, "Incoming | None"], None]
+FLOWS: dict[str, dict[str, StepFn]] = {}
+
+
+def step(flow: str, name: str) -> Callable[[StepFn], StepFn]:
+    """Register a dialog step under its flow."""
+
+    def register(function: StepFn) -> StepFn:
+        FLOWS.setdefault(flow, {})[name] = function
+        return function
+
+    return register
+
+
+@dataclass(frozen=True)
+class Command:
+    """A command name, who may use it, and what it does."""
+
+    name: str
+    run: Callable[[Context], None]
+    roles: tuple[str, ...] = ()  # empty: everyone
+
+
+COMMANDS: dict[str, Command] = {}
+
+
+def command(name: str, *, roles: tuple[str, ...] = ()) -> Callable[[Callable[[Context], None]], Callable[[Context], None]]:
+    """Register a command, optionally only for some roles (admins may use every command)."""
+
+    def register(function: Callable[[Context], None]) -> Callable[[Context], None]:
+        COMMANDS[name] = Command(name, function, roles)
+        return function
+
+    return register
+
+
+def may_use(person: Person, cmd: Command) -> bool:
+    """Whether the person's role allows the command."""
+    return not cmd.roles or person.role in cmd.roles or person.role == "admin"

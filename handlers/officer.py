@@ -1,0 +1,1 @@
+"""officer handlers (see issue 3)."""

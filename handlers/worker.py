@@ -1,0 +1,516 @@
+"""The worker's side: welcome, privacy, raising a concern, following it."""
+
+from __future__ import annotations
+
+from handlers.core import Context, Incoming, Option, command, step
+from handlers.views import STATUS_LABELS, concern_view, main_menu
+from storage.concerns import (
+    concerns_by_author, create_concern, get_concern_by_code, looks_like_tracking_code,
+    parse_tracking_code,
+)
+from storage.models import Enterprise
+from storage.people import forget_person, record_consent, set_locale
+from storage.reference import get_item, list_items, match_enterprises, search_key
+
+MIN_DESCRIPTION = 10
+MAX_DESCRIPTION = 3000
+MAX_ENTERPRISE = 200
+MAX_ATTACHMENTS = 5
+LANGUAGE_OPTIONS = [Option("lang:vi", "Tiếng Việt"), Option("lang:en", "English")]
+
+
+# ---- commands -------------------------------------------------------------------------------
+
+@command("start")
+def start(ctx: Context) -> None:
+    """Welcome; a deep link may carry a tracking code or an invitation."""
+    args = ctx.incoming.args
+    if args.startswith("inv_"):
+        from handlers.admin import accept_invitation
+
+        accept_invitation(ctx, args[4:])
+        return
+    if args and parse_tracking_code(args):
+        show_status(ctx, args)
+        return
+    ctx.end()
+    ctx.say(ctx.t(
+        "Welcome to kiennghi!\n"
+        "Here you can send concerns and proposals to the provincial Labour Federation (LĐLĐ).\n"
+        "Union officers read every concern and pass it to the responsible agency, "
+        "which answers in writing."
+    ))
+    if ctx.person.locale is None:
+        ctx.start("onboard", "language")
+    elif ctx.person.consent_at is None:
+        ctx.start("onboard", "consent")
+    else:
+        ctx.say(ctx.t("What would you like to do?"), main_menu(ctx))
+
+
+@command("new")
+def new_concern(ctx: Context) -> None:
+    """Start raising a concern (after the privacy notice, if not yet accepted)."""
+    if ctx.person.consent_at is None:
+        ctx.start("onboard", "consent", {"then": "new"})
+        return
+    if ctx.quota.exhausted(ctx.who, ctx.now):
+        ctx.end()
+        ctx.say(ctx.t("You have sent {limit} concerns today, the most for one day. "
+                      "Please continue tomorrow.", limit=ctx.quota.limit))
+        return
+    ctx.start("new", "category")
+
+
+@command("status")
+def status(ctx: Context) -> None:
+    """My concerns, or one concern by its code."""
+    if ctx.incoming.args:
+        show_status(ctx, ctx.incoming.args)
+        return
+    concerns = concerns_by_author(ctx.person, session=ctx.session, limit=10)
+    if not concerns:
+        ctx.say(ctx.t("You have not sent any concerns yet.\n"
+                      "If you have a tracking code, send it here."), main_menu(ctx))
+        return
+    lines = [ctx.t("Your concerns, newest first:")]
+    for concern in concerns:
+        lines.append(ctx.t("{code} · {status} · {date}", code=concern.tracking_code,
+                           status=ctx.t(STATUS_LABELS[concern.status]), date=ctx.t.date(concern.created_at)))
+    lines.append(ctx.t("Choose one to see the details."))
+    options = [Option(f"/status {c.tracking_code}", c.tracking_code) for c in concerns]
+    ctx.say("\n".join(lines), options, columns=2)
+
+
+def show_status(ctx: Context, typed: str) -> None:
+    """Show one concern to whoever holds its code; only its author sees the attachments."""
+    code = parse_tracking_code(typed)
+    concern = get_concern_by_code(code, session=ctx.session) if code else None
+    if concern is None:
+        ctx.say(ctx.t("No concern has the code {code}. Please check it and try again.",
+                      code=(code or typed)[:20]))
+        return
+    is_author = concern.author_id is not None and concern.author_id == ctx.person.id
+    text, options = concern_view(ctx, concern, for_author=is_author)
+    ctx.say(text, options)
+
+
+@command("help")
+def help_command(ctx: Context) -> None:
+    """What the bot can do for this person."""
+    lines = [ctx.t(
+        "What I can do:\n"
+        "/new – send a new concern\n"
+        "/status – your concerns and their state\n"
+        "/status KN-XXXX-XXXX – one concern by its code\n"
+        "/withdraw KN-XXXX-XXXX – withdraw a concern\n"
+        "/cancel – stop what you are doing\n"
+        "/language – change the language\n"
+        "/forget – delete your personal data"
+    )]
+    if ctx.person.role in ("officer", "admin"):
+        lines.append(ctx.t("For union officers:\n/queue – new concerns to sort\n"
+                           "/case KN-XXXX-XXXX – open a concern"))
+    if ctx.person.role == "agency":
+        lines.append(ctx.t("For agencies:\n/mine – concerns assigned to your agency"))
+    if ctx.person.role == "admin":
+        lines.append(ctx.t("For admins:\n/invite officer – invite a union officer\n"
+                           "/invite agency – invite an agency liaison\n"
+                           "/staff – who holds which role\n/revoke – remove a role"))
+    ctx.say("\n\n".join(lines), main_menu(ctx))
+
+
+@command("cancel")
+def cancel(ctx: Context) -> None:
+    """Leave any dialog; nothing half-done is kept."""
+    was_in_dialog = ctx.state.flow is not None
+    ctx.end()
+    if was_in_dialog:
+        ctx.say(ctx.t("Cancelled. Nothing was saved."), main_menu(ctx))
+    else:
+        ctx.say(ctx.t("There is nothing to cancel."), main_menu(ctx))
+
+
+@command("language")
+def language(ctx: Context) -> None:
+    """Choose the language."""
+    ctx.start("onboard", "language", {"then": "menu"})
+
+
+@command("forget")
+def forget(ctx: Context) -> None:
+    """Ask to delete the person's personal data (Decree 13/2023/NĐ-CP)."""
+    ctx.start("forget", "confirm")
+
+
+# ---- outside any dialog -------------------------------------------------------------------
+
+def outside_dialog(ctx: Context) -> None:
+    """Text, a file or an old button when no dialog is open: a code shows status, else a hint."""
+    incoming = ctx.incoming
+    if incoming.text and looks_like_tracking_code(incoming.text):
+        show_status(ctx, incoming.text)
+        return
+    if incoming.choice is not None:
+        ctx.say(ctx.t("That button belongs to an earlier message."), main_menu(ctx))
+        return
+    ctx.say(ctx.t("To send a concern, choose “New concern”.\n"
+                  "To follow one, send its tracking code."), main_menu(ctx))
+
+
+# ---- onboarding: language and privacy notice ----------------------------------------------
+
+@step("onboard", "language")
+def ask_language(ctx: Context, answer: Incoming | None) -> None:
+    """Choose Tiếng Việt or English."""
+    if answer is None:
+        ctx.say("Chọn ngôn ngữ / Choose your language:", LANGUAGE_OPTIONS, columns=2)
+        return
+    if answer.choice not in ("lang:vi", "lang:en"):
+        ctx.say("Vui lòng chọn 1 hoặc 2. / Please choose 1 or 2.", LANGUAGE_OPTIONS, columns=2)
+        return
+    locale = answer.choice[5:]
+    set_locale(ctx.person, locale, session=ctx.session)
+    ctx.t = ctx.catalogs.get(locale)
+    if ctx.person.consent_at is None:
+        ctx.goto("consent")
+        return
+    ctx.end()
+    ctx.say(ctx.t("Language saved."), main_menu(ctx))
+
+
+@step("onboard", "consent")
+def ask_consent(ctx: Context, answer: Incoming | None) -> None:
+    """The privacy notice, and consent before anything personal is kept."""
+    options = [Option("agree", ctx.t("I agree")), Option("decline", ctx.t("Not now"))]
+    if answer is None:
+        ctx.say(privacy_notice(ctx), options)
+        return
+    if answer.choice == "decline":
+        ctx.end()
+        ctx.say(ctx.t("All right. Without your agreement I cannot take a concern.\n"
+                      "You can still check a concern by its code. Send /start to see the notice again."))
+        return
+    if answer.choice != "agree":
+        ctx.say(ctx.t("Please choose “I agree” or “Not now”."), options)
+        return
+    record_consent(ctx.person, session=ctx.session, at=ctx.now)
+    then = ctx.data.get("then")
+    ctx.say(ctx.t("Thank you."))
+    if then == "new":
+        ctx.end()
+        new_concern(ctx)
+        return
+    ctx.end()
+    ctx.say(ctx.t("What would you like to do?"), main_menu(ctx))
+
+
+def privacy_notice(ctx: Context) -> str:
+    """The privacy notice required by Decree 13/2023/NĐ-CP."""
+    return ctx.t(
+        "Privacy notice (Decree 13/2023/NĐ-CP)\n"
+        "• We keep your messenger name and id, your language and the concerns you send.\n"
+        "• Union officers see your name only if you allow it for that concern.\n"
+        "• Agencies never see who you are.\n"
+        "• You may send a concern fully anonymously: then nobody knows it is yours.\n"
+        "• To delete your personal data at any time, send /forget.\n"
+        "Do you agree?"
+    )
+
+
+# ---- deletion of personal data ------------------------------------------------------------
+
+@step("forget", "confirm")
+def confirm_forget(ctx: Context, answer: Incoming | None) -> None:
+    """Confirm, then erase the person's name and unlink their concerns."""
+    options = [Option("forget:yes", ctx.t("Delete my data")), Option("cancel", ctx.t("Keep it"))]
+    if answer is None:
+        ctx.say(ctx.t("This deletes your name and language, and unlinks your concerns from you.\n"
+                      "The concerns stay, without your name, so agencies can still answer them.\n"
+                      "You will no longer get messages about them: keep their codes."), options)
+        return
+    if answer.choice != "forget:yes":
+        ctx.say(ctx.t("Please choose one of the options."), options)
+        return
+    forget_person(ctx.person, session=ctx.session)
+    ctx.end()
+    ctx.say(ctx.t("Your personal data has been deleted."))
+
+
+# ---- raising a concern ----------------------------------------------------------------------
+
+def _advance(ctx: Context, next_step: str) -> None:
+    """Go on to the next step, or back to the summary when the person was editing one field."""
+    ctx.goto("confirm" if ctx.data.pop("editing", False) else next_step)
+
+
+def _cancel_option(ctx: Context) -> Option:
+    return Option("cancel", ctx.t("Cancel"))
+
+
+@step("new", "category")
+def ask_category(ctx: Context, answer: Incoming | None) -> None:
+    """What the concern is about."""
+    categories = list_items("category", session=ctx.session)
+    options = [Option(f"cat:{c.code}", ctx.t.name(c)) for c in categories]
+    if answer is None or not (answer.choice or "").startswith("cat:"):
+        if answer is not None:
+            ctx.say(ctx.t("Please choose a topic from the list (you can type its number)."))
+        ctx.say(ctx.t("Step 1 of 6. What is your concern about?"), [*options, _cancel_option(ctx)])
+        return
+    ctx.data["category"] = str(answer.choice)[4:]
+    _advance(ctx, "enterprise")
+
+
+@step("new", "enterprise")
+def ask_enterprise(ctx: Context, answer: Incoming | None) -> None:
+    """Which enterprise it concerns: free text, with known names offered."""
+    options = [Option("ent:none", ctx.t("Not about one enterprise")), _cancel_option(ctx)]
+    if answer is None:
+        ctx.say(ctx.t("Step 2 of 6. Which enterprise (company) is it about?\n"
+                      "Type its name, for example: Công ty TNHH ABC."), options)
+        return
+    if answer.choice == "ent:none":
+        ctx.data["enterprise"] = ""
+        _advance(ctx, "place")
+        return
+    text = answer.text or ""
+    if len(text) < 2 or len(text) > MAX_ENTERPRISE:
+        ctx.say(ctx.t("Please type the enterprise's name (2 to {max} characters).", max=MAX_ENTERPRISE), options)
+        return
+    matches = match_enterprises(text, session=ctx.session)
+    exact = next((m for m in matches if m.search_key == search_key(text)), None)
+    if exact is not None or not matches:
+        ctx.data["enterprise"] = exact.name if exact else text
+        _advance(ctx, "place")
+        return
+    ctx.data["enterprise_typed"] = text
+    ctx.data["enterprise_matches"] = [m.id for m in matches]
+    ctx.goto("enterprise_pick")
+
+
+@step("new", "enterprise_pick")
+def pick_enterprise(ctx: Context, answer: Incoming | None) -> None:
+    """Choose a known enterprise that matches what was typed, or keep the typed name."""
+    typed = str(ctx.data.get("enterprise_typed", ""))
+    ids = list(ctx.data.get("enterprise_matches", []))
+    known = [e for e in (ctx.session.get(Enterprise, i) for i in ids) if e is not None]
+    options = [Option(f"ent:{e.id}", e.name) for e in known]
+    options.append(Option("ent:typed", ctx.t("Use “{name}”", name=typed)))
+    if answer is None:
+        ctx.say(ctx.t("Did you mean one of these?"), options)
+        return
+    choice = answer.choice or ""
+    if choice == "ent:typed":
+        ctx.data["enterprise"] = typed
+    elif choice.startswith("ent:") and choice[4:].isdigit() and int(choice[4:]) in ids:
+        ctx.data["enterprise"] = next(e.name for e in known if e.id == int(choice[4:]))
+    elif answer.text:  # typed another name: treat it as a fresh answer to the question
+        ctx.state.step = "enterprise"
+        ask_enterprise(ctx, answer)
+        return
+    else:
+        ctx.say(ctx.t("Please choose one of the options."), options)
+        return
+    for key in ("enterprise_typed", "enterprise_matches"):
+        ctx.data.pop(key, None)
+    _advance(ctx, "place")
+
+
+@step("new", "place")
+def ask_place(ctx: Context, answer: Incoming | None) -> None:
+    """Where: an industrial park or a district."""
+    places = list_items("industrial_park", session=ctx.session) + list_items("district", session=ctx.session)
+    options = [Option(f"place:{p.code}", ctx.t.name(p)) for p in places]
+    options.append(Option("place:", ctx.t("Skip")))
+    if answer is None or not (answer.choice or "").startswith("place:"):
+        if answer is not None:
+            ctx.say(ctx.t("Please choose a place from the list (you can type its number)."))
+        ctx.say(ctx.t("Step 3 of 6. Where is it? Choose the industrial park (KCN) or the district."),
+                options, columns=2)
+        return
+    ctx.data["place"] = str(answer.choice)[6:] or None
+    _advance(ctx, "description")
+
+
+@step("new", "description")
+def ask_description(ctx: Context, answer: Incoming | None) -> None:
+    """The concern in the worker's words, or a voice note."""
+    if answer is None:
+        ctx.say(ctx.t("Step 4 of 6. Describe your concern in your own words "
+                      "({min} to {max} characters).\nYou can also send a voice note.",
+                      min=MIN_DESCRIPTION, max=ctx.t.number(MAX_DESCRIPTION)),
+                [_cancel_option(ctx)])
+        return
+    files = ctx.data.setdefault("attachments", [])
+    media = answer.attachment
+    if media is not None and media.kind in ("voice", "audio"):
+        if len(files) >= MAX_ATTACHMENTS:
+            ctx.say(ctx.t("You have already added {max} files, the most allowed.", max=MAX_ATTACHMENTS))
+            return
+        files.append({"kind": "voice", "file_id": media.file_id, "size": media.size})
+        ctx.data["description"] = ctx.data.get("description") or ""
+        ctx.say(ctx.t("Voice note received."))
+        _advance(ctx, "attachments")
+        return
+    if media is not None:
+        if len(files) < MAX_ATTACHMENTS:
+            files.append({"kind": media.kind, "file_id": media.file_id, "size": media.size})
+        ctx.say(ctx.t("File received. Please also describe the concern in words or in a voice note."))
+        return
+    text = answer.text or ""
+    if len(text) < MIN_DESCRIPTION:
+        ctx.say(ctx.t("That is too short. Please write at least {min} characters, "
+                      "or send a voice note.", min=MIN_DESCRIPTION))
+        return
+    if len(text) > MAX_DESCRIPTION:
+        ctx.say(ctx.t("That is too long ({length} characters). Please shorten it to at most {max}.",
+                      length=ctx.t.number(len(text)), max=ctx.t.number(MAX_DESCRIPTION)))
+        return
+    ctx.data["description"] = text
+    _advance(ctx, "attachments")
+
+
+@step("new", "attachments")
+def ask_attachments(ctx: Context, answer: Incoming | None) -> None:
+    """Up to five photos or documents, or none."""
+    files = ctx.data.setdefault("attachments", [])
+    done = [Option("files:done", ctx.t("Done") if files else ctx.t("Skip"))]
+    if answer is None:
+        ctx.say(ctx.t("Step 5 of 6. You may add up to {max} photos or documents "
+                      "(for example a payslip). Send them now, or choose “Skip”.",
+                      max=MAX_ATTACHMENTS), done)
+        return
+    if answer.choice == "files:done":
+        _advance(ctx, "visibility")
+        return
+    if answer.attachment is None:
+        ctx.say(ctx.t("Please send a photo or a document, or choose “{done}”.", done=done[0].label), done)
+        return
+    if len(files) >= MAX_ATTACHMENTS:
+        ctx.say(ctx.t("You have already added {max} files, the most allowed.", max=MAX_ATTACHMENTS))
+        _advance(ctx, "visibility")
+        return
+    media = answer.attachment
+    files.append({"kind": media.kind, "file_id": media.file_id, "size": media.size})
+    if len(files) >= MAX_ATTACHMENTS:
+        ctx.say(ctx.t("File {n} of {max} received.", n=len(files), max=MAX_ATTACHMENTS))
+        _advance(ctx, "visibility")
+        return
+    ctx.say(ctx.t("File {n} of {max} received. Send another, or choose “Done”.",
+                  n=len(files), max=MAX_ATTACHMENTS), [Option("files:done", ctx.t("Done"))])
+
+
+@step("new", "visibility")
+def ask_visibility(ctx: Context, answer: Incoming | None) -> None:
+    """Who may know the author: the union only (default), or nobody."""
+    options = [
+        Option("vis:union", ctx.t("The union may know me (recommended)")),
+        Option("vis:anonymous", ctx.t("Nobody: fully anonymous")),
+    ]
+    if answer is None or answer.choice not in ("vis:union", "vis:anonymous"):
+        ctx.say(ctx.t(
+            "Step 6 of 6. Who may know that you sent this?\n"
+            "• Union: union officers may see your name, to contact you. Agencies never do.\n"
+            "• Anonymous: nobody can know, not even the union, and we cannot message you: "
+            "you follow the concern with its code."
+        ), options)
+        return
+    ctx.data["visibility"] = str(answer.choice)[4:]
+    ctx.data.pop("editing", None)
+    ctx.goto("confirm")
+
+
+@step("new", "confirm")
+def confirm(ctx: Context, answer: Incoming | None) -> None:
+    """The summary, then Send, Edit or Cancel."""
+    options = [Option("send", ctx.t("Send")), Option("edit", ctx.t("Edit")), _cancel_option(ctx)]
+    if answer is None:
+        ctx.say(summary(ctx), options, columns=3)
+        return
+    if answer.choice == "edit":
+        ctx.goto("edit")
+        return
+    if answer.choice != "send":
+        ctx.say(ctx.t("Please choose “Send”, “Edit” or “Cancel”."), options, columns=3)
+        return
+    submit(ctx)
+
+
+def summary(ctx: Context) -> str:
+    """The concern as it will be sent."""
+    data = ctx.data
+    category = get_item("category", data.get("category"), session=ctx.session)
+    place = get_item("industrial_park", data.get("place"), session=ctx.session) or get_item(
+        "district", data.get("place"), session=ctx.session)
+    files = data.get("attachments", [])
+    voice = sum(1 for f in files if f["kind"] == "voice")
+    lines = [
+        ctx.t("Please check your concern:"),
+        ctx.t("Topic: {value}", value=ctx.t.name(category) if category else "–"),
+        ctx.t("Enterprise: {value}", value=data.get("enterprise") or "–"),
+        ctx.t("Place: {value}", value=ctx.t.name(place) if place else "–"),
+        ctx.t("Content: {value}", value=data.get("description") or ctx.t("(voice note)")),
+        ctx.t("Voice notes: {voice}. Photos and documents: {files}.", voice=voice, files=len(files) - voice),
+        ctx.t("Union may know you: yes. Agencies: never.") if data.get("visibility") == "union"
+        else ctx.t("Fully anonymous: nobody will know it is you."),
+    ]
+    return "\n".join(lines)
+
+
+@step("new", "edit")
+def choose_edit(ctx: Context, answer: Incoming | None) -> None:
+    """Which part to change before sending."""
+    options = [
+        Option("edit:category", ctx.t("Topic")), Option("edit:enterprise", ctx.t("Enterprise")),
+        Option("edit:place", ctx.t("Place")), Option("edit:description", ctx.t("Content")),
+        Option("edit:attachments", ctx.t("Files")), Option("edit:visibility", ctx.t("Who may know me")),
+        Option("edit:back", ctx.t("Back to the summary")),
+    ]
+    if answer is None:
+        ctx.say(ctx.t("What would you like to change?"), options, columns=2)
+        return
+    target = (answer.choice or "")[5:]
+    if target == "back":
+        ctx.goto("confirm")
+        return
+    if target not in ("category", "enterprise", "place", "description", "attachments", "visibility"):
+        ctx.say(ctx.t("Please choose one of the options."), options, columns=2)
+        return
+    if target == "attachments":
+        ctx.data["attachments"] = [f for f in ctx.data.get("attachments", []) if f["kind"] == "voice"]
+    ctx.data["editing"] = True
+    ctx.goto(target)
+
+
+def submit(ctx: Context) -> None:
+    """Store the concern; the code is shown only after the dispatcher has committed it."""
+    if ctx.quota.exhausted(ctx.who, ctx.now):
+        ctx.say(ctx.t("You have sent {limit} concerns today, the most for one day. "
+                      "Please continue tomorrow.", limit=ctx.quota.limit))
+        return
+    data = ctx.data
+    if not data.get("description") and not data.get("attachments"):
+        ctx.goto("description")
+        return
+    anonymous = data.get("visibility") == "anonymous"
+    concern = create_concern(
+        author=ctx.person, visibility="anonymous" if anonymous else "union",
+        category_code=str(data.get("category")), enterprise=str(data.get("enterprise") or ""),
+        place_code=data.get("place"), description=str(data.get("description") or ""),
+        attachments=list(data.get("attachments", [])), messenger=ctx.person.messenger,
+        actor=ctx.person, actor_role="worker", session=ctx.session,
+    )
+    ctx.quota.use(ctx.who, ctx.now)
+    ctx.end()
+    code = concern.tracking_code
+    ctx.say(ctx.t("Your concern has been sent.\nTracking code: {code}", code=code))
+    if anonymous:
+        ctx.say(ctx.t("Keep this code: it is the only way to follow your anonymous concern.\n"
+                      "Send /status {code} at any time to see its state and the answer.", code=code),
+                main_menu(ctx))
+    else:
+        ctx.say(ctx.t("What happens next:\n"
+                      "1. Union officers read it and pass it to the responsible agency.\n"
+                      "2. The agency answers in writing before a deadline.\n"
+                      "3. I will message you here whenever its state changes."), main_menu(ctx))

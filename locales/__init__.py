@@ -1,0 +1,1 @@
+"""Gettext catalogs (vi, en), read from their .po files at start-up."""

@@ -1,0 +1,168 @@
+"""Concerns, their tracking codes, attachments and the history of their states."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from datetime import datetime
+
+from sqlalchemy import func
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from storage.models import Attachment, Concern, Person, StatusChange, utcnow
+from storage.reference import remember_enterprise
+
+CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_CROCKFORD_ALIASES = str.maketrans({"I": "1", "L": "1", "O": "0"})
+_CODE_TEXT = re.compile(r"^(?:KN)?[\s\-]*([0-9A-Z]{4})[\s\-]*([0-9A-Z]{4})$")
+_PREFIXED_CODE = re.compile(r"^\s*KN[\s\-]*[0-9A-Z]{4}[\s\-]*[0-9A-Z]{4}\s*$", re.IGNORECASE)
+
+OPEN_STATES = ("new", "accepted", "assigned", "answered", "reopened")
+# Which state may follow which; anything else is refused.
+TRANSITIONS: dict[str, tuple[str, ...]] = {
+    "new": ("accepted", "rejected", "duplicate", "withdrawn"),
+    "accepted": ("assigned", "rejected", "duplicate", "withdrawn"),
+    "assigned": ("answered", "withdrawn", "duplicate"),
+    "answered": ("resolved", "assigned", "reopened", "withdrawn", "closed"),
+    "resolved": ("closed", "reopened"),
+    "closed": ("reopened",),
+    "reopened": ("accepted", "assigned", "rejected", "duplicate", "withdrawn", "resolved"),
+    "rejected": (),
+    "duplicate": (),
+    "withdrawn": (),
+}
+
+
+class TransitionRefused(Exception):
+    """The change asked for is not in the lifecycle."""
+
+    def __init__(self, from_status: str, to_status: str) -> None:
+        super().__init__(f"{from_status} -> {to_status}")
+        self.from_status = from_status
+        self.to_status = to_status
+
+
+def new_tracking_code() -> str:
+    """A fresh code KN-XXXX-XXXX: 40 random bits in Crockford base32."""
+    bits = secrets.randbits(40)
+    symbols = "".join(CROCKFORD[(bits >> shift) & 31] for shift in range(35, -1, -5))
+    return f"KN-{symbols[:4]}-{symbols[4:]}"
+
+
+def parse_tracking_code(text: str) -> str | None:
+    """The canonical code for what a person typed (any case, dashes or not), or None."""
+    cleaned = text.strip().upper().translate(_CROCKFORD_ALIASES)
+    cleaned = cleaned.replace("K N", "KN")
+    if cleaned.startswith("KN"):
+        cleaned = cleaned[2:]
+    match = _CODE_TEXT.match(cleaned.strip(" -"))
+    if match is None:
+        return None
+    symbols = match.group(1) + match.group(2)
+    if any(ch not in CROCKFORD for ch in symbols):
+        return None
+    return f"KN-{symbols[:4]}-{symbols[4:]}"
+
+
+def looks_like_tracking_code(text: str) -> bool:
+    """True for text that is a code with its KN prefix (so plain words are not mistaken)."""
+    return bool(_PREFIXED_CODE.match(text)) and parse_tracking_code(text) is not None
+
+
+def record_change(
+    concern: Concern, to_status: str, *, actor: Person | None, actor_role: str,
+    session: Session, note: str | None = None, at: datetime | None = None,
+) -> None:
+    """Move a concern to a new state, refusing moves outside the lifecycle, and log it."""
+    from_status = concern.status
+    if to_status not in TRANSITIONS.get(from_status, ()):
+        raise TransitionRefused(from_status, to_status)
+    at = at or utcnow()
+    concern.status = to_status
+    concern.updated_at = at
+    session.add(concern)
+    session.add(StatusChange(
+        concern_id=concern.id, actor_id=actor.id if actor else None, actor_role=actor_role,
+        from_status=from_status, to_status=to_status, note=note, at=at,
+    ))
+
+
+def create_concern(
+    *, author: Person | None, visibility: str, category_code: str, enterprise: str,
+    place_code: str | None, description: str, attachments: list[dict[str, object]],
+    messenger: str, actor: Person | None, actor_role: str, session: Session,
+) -> Concern:
+    """Store a new concern with its attachments and first history entry (not committed)."""
+    if visibility == "anonymous":
+        # Nothing may tie an anonymous concern to its author: not the row, not the history.
+        author, actor = None, (actor if actor_role != "worker" else None)
+    for _ in range(5):
+        concern = Concern(
+            tracking_code=new_tracking_code(),
+            author_id=author.id if author is not None and visibility != "anonymous" else None,
+            visibility=visibility, category_code=category_code, enterprise=enterprise,
+            place_code=place_code, description=description,
+        )
+        try:
+            with session.begin_nested():
+                session.add(concern)
+                session.flush()
+            break
+        except IntegrityError:  # a code collision: 1 in a trillion, but cheap to survive
+            continue
+    else:  # pragma: no cover
+        raise RuntimeError("could not allocate a tracking code")
+    for item in attachments:
+        session.add(Attachment(
+            concern_id=concern.id, messenger=messenger, file_id=str(item["file_id"]),
+            kind=str(item["kind"]), size=item.get("size"),  # type: ignore[arg-type]
+        ))
+    if enterprise:
+        remember_enterprise(enterprise, session=session)
+    session.add(StatusChange(
+        concern_id=concern.id, actor_id=actor.id if actor else None, actor_role=actor_role,
+        from_status=None, to_status="new", at=concern.created_at,
+    ))
+    return concern
+
+
+def get_concern_by_code(code: str, *, session: Session) -> Concern | None:
+    """The concern with this canonical tracking code."""
+    return session.exec(select(Concern).where(Concern.tracking_code == code)).first()
+
+
+def concerns_by_author(author: Person, *, session: Session, limit: int = 10) -> list[Concern]:
+    """A person's own concerns, newest first."""
+    query = select(Concern).where(Concern.author_id == author.id)
+    query = query.order_by(col(Concern.created_at).desc(), col(Concern.id).desc()).limit(limit)
+    return list(session.exec(query))
+
+
+def count_by_author(author: Person, *, session: Session) -> int:
+    """How many concerns a person has raised under their name."""
+    query = select(func.count()).select_from(Concern).where(Concern.author_id == author.id)
+    return int(session.exec(query).one())
+
+
+def attachments_of(concern: Concern, *, session: Session) -> list[Attachment]:
+    """A concern's attachments, in the order they were sent."""
+    query = select(Attachment).where(Attachment.concern_id == concern.id)
+    return list(session.exec(query.order_by(col(Attachment.id))))
+
+
+def history_of(concern: Concern, *, session: Session) -> list[StatusChange]:
+    """A concern's history, oldest first."""
+    query = select(StatusChange).where(StatusChange.concern_id == concern.id)
+    return list(session.exec(query.order_by(col(StatusChange.at), col(StatusChange.id))))
+
+
+def unlink_author(author: Person, *, session: Session) -> None:
+    """Make a person's concerns and their history entries anonymous (on a deletion request)."""
+    for concern in session.exec(select(Concern).where(Concern.author_id == author.id)):
+        concern.author_id = None
+        concern.visibility = "anonymous"
+        session.add(concern)
+    for change in session.exec(select(StatusChange).where(StatusChange.actor_id == author.id)):
+        change.actor_id = None
+        session.add(change)

@@ -1,0 +1,42 @@
+"""The database engine: SQLite (WAL, durable commits) by default, PostgreSQL when configured."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine, make_url
+from sqlmodel import Session, SQLModel, create_engine
+
+from storage import models  # noqa: F401  (registers the tables)
+
+
+def create_db_engine(url: str, *, synchronous: str = "FULL") -> Engine:
+    """Create the engine and the tables; for SQLite, create the file's folder and set WAL."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        engine = create_engine(url, pool_pre_ping=True)
+        SQLModel.metadata.create_all(engine)
+        return engine
+    if parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        # FULL: a commit is on disk before the worker is shown its tracking code.
+        cursor.execute(f"PRAGMA synchronous={synchronous}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    SQLModel.metadata.create_all(engine)
+    return engine
+
+
+def new_session(engine: Engine) -> Session:
+    """A session whose objects stay readable after commit (replies are built from them)."""
+    return Session(engine, expire_on_commit=False)

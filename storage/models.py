@@ -1,0 +1,189 @@
+"""SQLModel tables: people, concerns and everything that happens to them."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+from sqlalchemy import DateTime, TypeDecorator, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    """The current time, in UTC, aware."""
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores naive UTC (portable across SQLite and PostgreSQL), returns aware UTC."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: object) -> datetime | None:
+        return value.astimezone(UTC).replace(tzinfo=None) if value is not None else None
+
+    def process_result_value(self, value: datetime | None, dialect: object) -> datetime | None:
+        return value.replace(tzinfo=UTC) if value is not None else None
+
+
+class Person(SQLModel, table=True):
+    """One account on one messenger: a worker, union officer, agency liaison or admin."""
+
+    __table_args__ = (UniqueConstraint("messenger", "external_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    messenger: str = Field(max_length=16)
+    external_id: str = Field(max_length=64)
+    chat_id: str = Field(max_length=64)
+    display_name: str = Field(default="", max_length=128)
+    locale: str | None = Field(default=None, max_length=8)
+    role: str = Field(default="worker", max_length=16, index=True)
+    agency_code: str | None = Field(default=None, max_length=32)
+    consent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class ReferenceItem(SQLModel, table=True):
+    """A category, district, industrial park or agency, loaded from the reference data file."""
+
+    kind: str = Field(primary_key=True, max_length=16)
+    code: str = Field(primary_key=True, max_length=32)
+    name_vi: str = Field(max_length=200)
+    name_en: str = Field(max_length=200)
+    position: int = 0
+    active: bool = True
+
+
+class Enterprise(SQLModel, table=True):
+    """An enterprise workers have named, offered again to later workers who type a match."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=200)
+    search_key: str = Field(max_length=200, unique=True)
+
+
+class Concern(SQLModel, table=True):
+    """A concern (kiến nghị) raised by a worker or entered by an officer on a worker's behalf."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    tracking_code: str = Field(max_length=16, unique=True)
+    # None for a fully anonymous concern: nobody, not even the store, knows its author.
+    author_id: int | None = Field(default=None, foreign_key="person.id", index=True)
+    visibility: str = Field(default="union", max_length=16)  # union | anonymous
+    category_code: str = Field(max_length=32)
+    enterprise: str = Field(default="", max_length=200)
+    place_code: str | None = Field(default=None, max_length=32)
+    description: str = Field(default="", max_length=3000)
+    status: str = Field(default="new", max_length=16, index=True)
+    me_too: int = 1
+    merged_into_id: int | None = Field(default=None, foreign_key="concern.id", index=True)
+    rating: int | None = None
+    reject_reason: str | None = Field(default=None, max_length=500)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Attachment(SQLModel, table=True):
+    """A voice note, photo or document sent with a concern, kept as the messenger's file id."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    concern_id: int = Field(foreign_key="concern.id", index=True)
+    messenger: str = Field(max_length=16)
+    file_id: str = Field(max_length=256)
+    kind: str = Field(max_length=16)
+    size: int | None = None
+
+
+class StatusChange(SQLModel, table=True):
+    """One change of a concern's state: who, when, from what, to what, and why."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    concern_id: int = Field(foreign_key="concern.id", index=True)
+    # None when the actor is the author of an anonymous concern, or the system.
+    actor_id: int | None = Field(default=None, foreign_key="person.id")
+    actor_role: str = Field(max_length=16)
+    from_status: str | None = Field(default=None, max_length=16)
+    to_status: str = Field(max_length=16)
+    note: str | None = Field(default=None, max_length=1000)
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class CaseNote(SQLModel, table=True):
+    """A question to the worker, the worker's reply, or a comment, kept on the case."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    concern_id: int = Field(foreign_key="concern.id", index=True)
+    kind: str = Field(max_length=16)  # question | reply | comment
+    text: str = Field(max_length=3000)
+    actor_id: int | None = Field(default=None, foreign_key="person.id")
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Assignment(SQLModel, table=True):
+    """A concern handed to one agency, with a deadline and, later, the agency's written answer."""
+
+    __table_args__ = (UniqueConstraint("concern_id", "agency_code"),)
+    id: int | None = Field(default=None, primary_key=True)
+    concern_id: int = Field(foreign_key="concern.id", index=True)
+    agency_code: str = Field(max_length=32, index=True)
+    deadline: date
+    status: str = Field(default="pending", max_length=16)  # pending | answered
+    answer_text: str | None = Field(default=None, max_length=3000)
+    answer_file_id: str | None = Field(default=None, max_length=256)
+    answer_file_kind: str | None = Field(default=None, max_length=16)
+    answer_messenger: str | None = Field(default=None, max_length=16)
+    answered_by: int | None = Field(default=None, foreign_key="person.id")
+    answered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    extension_until: date | None = None
+    extension_reason: str | None = Field(default=None, max_length=500)
+    assigned_by: int | None = Field(default=None, foreign_key="person.id")
+    assigned_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Invitation(SQLModel, table=True):
+    """A one-time token that makes whoever opens it a union officer or an agency liaison."""
+
+    token: str = Field(primary_key=True, max_length=32)
+    role: str = Field(max_length=16)
+    agency_code: str | None = Field(default=None, max_length=32)
+    created_by: int | None = Field(default=None, foreign_key="person.id")
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    used_by: int | None = Field(default=None, foreign_key="person.id")
+    used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class DialogState(SQLModel, table=True):
+    """Where one chat is in a dialog, and the choices last shown to it; survives restarts."""
+
+    messenger: str = Field(primary_key=True, max_length=16)
+    chat_id: str = Field(primary_key=True, max_length=64)
+    flow: str | None = Field(default=None, max_length=32)
+    step: str | None = Field(default=None, max_length=32)
+    data: str = Field(default="{}")
+    options: str = Field(default="[]")
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class ProcessedUpdate(SQLModel, table=True):
+    """An update already handled, so that one delivered twice is handled once."""
+
+    messenger: str = Field(primary_key=True, max_length=16)
+    update_key: str = Field(primary_key=True, max_length=128)
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class OutboxMessage(SQLModel, table=True):
+    """A message for someone other than the person who acted, sent after the commit."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    messenger: str = Field(max_length=16)
+    chat_id: str = Field(max_length=64)
+    text: str
+    options: str = Field(default="[]")
+    file_id: str | None = Field(default=None, max_length=256)
+    file_kind: str | None = Field(default=None, max_length=16)
+    status: str = Field(default="pending", max_length=16, index=True)  # pending | sent | failed
+    attempts: int = 0
+    last_error: str | None = Field(default=None, max_length=500)
+    next_attempt_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -1,0 +1,63 @@
+"""The outbox: messages for other people, written with the change that caused them."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+
+from sqlmodel import Session, col, select
+
+from storage.models import OutboxMessage, Person, utcnow
+
+MAX_ATTEMPTS = 10
+
+
+def enqueue(
+    recipient: Person, text: str, *, session: Session, options: list[tuple[str, str]] | None = None,
+    file_id: str | None = None, file_kind: str | None = None,
+) -> OutboxMessage:
+    """Queue a message for a person; it is sent only once the caller's transaction commits."""
+    message = OutboxMessage(
+        messenger=recipient.messenger, chat_id=recipient.chat_id, text=text,
+        options=json.dumps([list(o) for o in options or []], ensure_ascii=False),
+        file_id=file_id, file_kind=file_kind,
+    )
+    session.add(message)
+    return message
+
+
+def due_messages(messengers: list[str], *, session: Session, limit: int = 50,
+                 now: datetime | None = None) -> list[OutboxMessage]:
+    """Messages to send now on these messengers, oldest first (retries wait their turn)."""
+    query = select(OutboxMessage).where(
+        OutboxMessage.status == "pending", col(OutboxMessage.messenger).in_(messengers),
+        col(OutboxMessage.next_attempt_at) <= (now or utcnow()),
+    )
+    return list(session.exec(query.order_by(col(OutboxMessage.id)).limit(limit)))
+
+
+def mark_sent(message: OutboxMessage, *, session: Session, at: datetime | None = None) -> None:
+    """Record a message as delivered."""
+    message.status = "sent"
+    message.sent_at = at or utcnow()
+    message.attempts += 1
+    session.add(message)
+    session.commit()
+
+
+def mark_failed(message: OutboxMessage, error: str, *, session: Session, permanent: bool) -> None:
+    """Record a failed attempt; after too many, or a permanent error, give up with the reason."""
+    message.attempts += 1
+    message.last_error = error[:500]
+    if permanent or message.attempts >= MAX_ATTEMPTS:
+        message.status = "failed"
+    else:  # back off: 20 s, 80 s, 5 min, 21 min, then hourly
+        message.next_attempt_at = utcnow() + timedelta(seconds=min(3600, 5 * 4**message.attempts))
+    session.add(message)
+    session.commit()
+
+
+def failed_messages(*, session: Session, limit: int = 20) -> list[OutboxMessage]:
+    """Messages given up on, newest first, for officers to see."""
+    query = select(OutboxMessage).where(OutboxMessage.status == "failed")
+    return list(session.exec(query.order_by(col(OutboxMessage.id).desc()).limit(limit)))

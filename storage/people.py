@@ -1,0 +1,78 @@
+"""People: one row per messenger account, with role and language."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel import Session, col, select
+
+from storage.models import DialogState, Person, utcnow
+
+STAFF_ROLES = ("admin", "officer", "agency")
+
+
+def get_or_create_person(
+    messenger: str, external_id: str, *, chat_id: str, display_name: str, session: Session
+) -> Person:
+    """The person behind a messenger account, created on first contact."""
+    query = select(Person).where(Person.messenger == messenger, Person.external_id == external_id)
+    person = session.exec(query).first()
+    if person is None:
+        person = Person(
+            messenger=messenger, external_id=external_id, chat_id=chat_id,
+            display_name=display_name[:128],
+        )
+        session.add(person)
+        session.flush()
+    elif person.chat_id != chat_id or (display_name and person.display_name != display_name[:128]):
+        person.chat_id = chat_id
+        person.display_name = display_name[:128]
+        session.add(person)
+    return person
+
+
+def set_locale(person: Person, locale: str, *, session: Session) -> None:
+    """Remember the person's language."""
+    person.locale = locale
+    session.add(person)
+
+
+def record_consent(person: Person, *, session: Session, at: datetime | None = None) -> None:
+    """Record that the person accepted the privacy notice."""
+    person.consent_at = at or utcnow()
+    session.add(person)
+
+
+def set_role(person: Person, role: str, agency_code: str | None, *, session: Session) -> None:
+    """Give the person a role (worker, officer, agency, admin)."""
+    person.role = role
+    person.agency_code = agency_code if role == "agency" else None
+    session.add(person)
+
+
+def list_staff(*, session: Session) -> list[Person]:
+    """Everyone holding a staff role, by role then name."""
+    query = select(Person).where(col(Person.role).in_(STAFF_ROLES))
+    return list(session.exec(query.order_by(col(Person.role), col(Person.display_name))))
+
+
+def people_with_role(role: str, *, session: Session, agency_code: str | None = None) -> list[Person]:
+    """Everyone with one role (for an agency role, of one agency)."""
+    query = select(Person).where(Person.role == role)
+    if agency_code is not None:
+        query = query.where(Person.agency_code == agency_code)
+    return list(session.exec(query.order_by(col(Person.id))))
+
+
+def forget_person(person: Person, *, session: Session) -> None:
+    """Erase a worker's personal data: name, consent, dialog; their concerns lose the author."""
+    from storage.concerns import unlink_author
+
+    unlink_author(person, session=session)
+    state = session.get(DialogState, (person.messenger, person.chat_id))
+    if state is not None:
+        session.delete(state)
+    person.display_name = ""
+    person.consent_at = None
+    person.locale = None
+    session.add(person)

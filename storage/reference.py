@@ -1,0 +1,95 @@
+"""Reference data (categories, places, agencies, enterprises): loaded from an editable file."""
+
+from __future__ import annotations
+
+import tomllib
+import unicodedata
+from importlib import resources
+from pathlib import Path
+
+from sqlmodel import Session, col, select
+
+from storage.models import Enterprise, ReferenceItem
+
+KINDS = ("category", "industrial_park", "district", "agency")
+
+
+class ReferenceError(Exception):
+    """The reference data file is missing, unreadable or malformed."""
+
+
+def read_reference_file(path: Path | None) -> dict[str, list[dict[str, str]]]:
+    """Parse the reference file (the bundled Bắc Giang one when `path` is None)."""
+    try:
+        if path is None:
+            text = resources.files("storage").joinpath("reference/bac_giang.toml").read_text("utf-8")
+        else:
+            text = Path(path).read_text("utf-8")
+        data = tomllib.loads(text)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ReferenceError(f"REFERENCE_FILE {path}: {exc}") from None
+    for kind in KINDS:
+        for entry in data.get(kind, []):
+            if not {"code", "vi", "en"} <= entry.keys():
+                raise ReferenceError(f"REFERENCE_FILE: a [[{kind}]] needs code, vi and en")
+    return data
+
+
+def sync_reference(data: dict[str, list[dict[str, str]]], *, session: Session) -> None:
+    """Make the stored reference items match the file; items no longer listed become inactive."""
+    existing = {(i.kind, i.code): i for i in session.exec(select(ReferenceItem))}
+    seen = set()
+    for kind in KINDS:
+        for position, entry in enumerate(data.get(kind, [])):
+            key = (kind, entry["code"])
+            seen.add(key)
+            item = existing.get(key) or ReferenceItem(kind=kind, code=entry["code"], name_vi="", name_en="")
+            item.name_vi = unicodedata.normalize("NFC", entry["vi"])
+            item.name_en = entry["en"]
+            item.position = position
+            item.active = True
+            session.add(item)
+    for key, item in existing.items():
+        if key not in seen:
+            item.active = False
+            session.add(item)
+    for entry in data.get("enterprise", []):
+        remember_enterprise(entry["name"], session=session)
+    session.commit()
+
+
+def list_items(kind: str, *, session: Session) -> list[ReferenceItem]:
+    """Active items of one kind, in file order."""
+    query = select(ReferenceItem).where(ReferenceItem.kind == kind, col(ReferenceItem.active))
+    return list(session.exec(query.order_by(col(ReferenceItem.position))))
+
+
+def get_item(kind: str, code: str | None, *, session: Session) -> ReferenceItem | None:
+    """One item by kind and code, active or not (old concerns keep old codes)."""
+    if not code:
+        return None
+    return session.get(ReferenceItem, (kind, code))
+
+
+def search_key(text: str) -> str:
+    """A comparison key: lower case, no diacritics, no punctuation, single spaces."""
+    decomposed = unicodedata.normalize("NFD", text.replace("đ", "d").replace("Đ", "D"))
+    plain = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    words = "".join(ch if ch.isalnum() else " " for ch in plain.lower()).split()
+    return " ".join(words)
+
+
+def remember_enterprise(name: str, *, session: Session) -> None:
+    """Store an enterprise name so later workers are offered it."""
+    key = search_key(name)
+    if key and session.exec(select(Enterprise).where(Enterprise.search_key == key)).first() is None:
+        session.add(Enterprise(name=name, search_key=key))
+
+
+def match_enterprises(text: str, *, session: Session, limit: int = 5) -> list[Enterprise]:
+    """Known enterprises whose name contains what was typed, ignoring case and diacritics."""
+    key = search_key(text)
+    if not key:
+        return []
+    query = select(Enterprise).where(col(Enterprise.search_key).contains(key))
+    return list(session.exec(query.order_by(col(Enterprise.name)).limit(limit)))
