@@ -1,0 +1,73 @@
+"""Fixtures: settings on a temporary SQLite file, the core, and the Telegram app on a fake API."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.app import build_core, build_telegram_application
+from bot.config import Settings
+from handlers.dispatch import Core
+from tests.fake_telegram import FakeBotAPI, TelegramPerson
+
+
+def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
+    """Settings for a test: a fresh SQLite file, no .env, a fake token."""
+    values: dict[str, Any] = {
+        "database_url": f"sqlite:///{tmp_path}/kiennghi.db",
+        "telegram_bot_token": "123456:TEST",
+        "default_locale": "vi",
+        "timezone": "Asia/Ho_Chi_Minh",
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return make_settings(tmp_path)
+
+
+@pytest.fixture
+def core(settings: Settings) -> Core:
+    return build_core(settings)
+
+
+class TelegramHarness:
+    """The real python-telegram-bot Application on a fake Bot API, and people to talk to it."""
+
+    def __init__(self, app: Any, api: FakeBotAPI, core: Core) -> None:
+        self.app = app
+        self.api = api
+        self.core = core
+
+    def person(self, user_id: int, first_name: str = "Lan", last_name: str = "Nguyễn",
+               language_code: str | None = "vi") -> TelegramPerson:
+        return TelegramPerson(self.app, self.api, user_id, first_name, last_name, language_code)
+
+    async def drain_outbox(self) -> int:
+        """Send what the outbox holds, as the scheduler would."""
+        return await self.app.bot_data["sender"].drain()
+
+
+@pytest.fixture
+async def telegram(core: Core, settings: Settings) -> AsyncIterator[TelegramHarness]:
+    api = FakeBotAPI()
+    app = build_telegram_application(settings, core, request=api, rate_limit=False)
+    await app.initialize()
+    yield TelegramHarness(app, api, core)
+    await app.shutdown()
+    core.engine.dispose()
+
+
+@pytest.fixture
+def make_core(tmp_path: Path) -> Callable[..., Core]:
+    """Build a core on the test's database with setting overrides (e.g. a low flood limit)."""
+
+    def build(**overrides: Any) -> Core:
+        return build_core(make_settings(tmp_path, **overrides))
+
+    return build
