@@ -1,1 +1,211 @@
-"""agency handlers (see issue 3)."""
+"""The agency liaison's side: concerns assigned to my agency, answers, requests for more time."""
+
+from __future__ import annotations
+
+from bot.i18n import N_
+from handlers.core import Context, Incoming, Option, command, step
+from handlers.officer import concern_from_args, officers, parse_date
+from handlers.views import agency_name, category_name, place_name
+from storage.cases import agency_assignments, assignment_for, record_answer
+from storage.models import Assignment, Concern
+
+AGENCIES = ("agency",)
+MIN_ANSWER = 10
+MAX_ANSWER = 3000
+
+
+def days_left(ctx: Context, assignment: Assignment) -> str:
+    """'5 days left', 'due today' or '2 days overdue'."""
+    days = (assignment.deadline - ctx.today()).days
+    if days > 0:
+        return ctx.t("{days} days left", days=days)
+    if days == 0:
+        return ctx.t("due today")
+    return ctx.t("{days} days overdue", days=-days)
+
+
+@command("mine", roles=AGENCIES)
+def mine(ctx: Context) -> None:
+    """Concerns assigned to my agency and not yet answered, nearest deadline first."""
+    rows = agency_assignments(str(ctx.person.agency_code), session=ctx.session)
+    if not rows:
+        ctx.say(ctx.t("No concern is waiting for an answer from {agency}.",
+                      agency=agency_name(ctx, ctx.person.agency_code)))
+        return
+    lines = [ctx.t("Waiting for an answer from {agency}:", agency=agency_name(ctx, ctx.person.agency_code))]
+    for assignment, concern in rows:
+        lines.append(ctx.t("{code} · {topic} · by {date} ({left})", code=concern.tracking_code,
+                           topic=category_name(ctx, concern.category_code),
+                           date=ctx.t.date(assignment.deadline), left=days_left(ctx, assignment)))
+    ctx.say("\n".join(lines), [Option(f"/case {c.tracking_code}", c.tracking_code) for _, c in rows], columns=2)
+
+
+def my_assignment(ctx: Context, concern: Concern) -> Assignment | None:
+    """My agency's assignment for this concern; others' concerns are as if they did not exist."""
+    assignment = assignment_for(concern, ctx.person.agency_code, session=ctx.session)
+    if assignment is None:
+        ctx.say(ctx.t("No concern has the code {code}. Please check it and try again.", code=concern.tracking_code))
+    return assignment
+
+
+def agency_view(ctx: Context, concern: Concern) -> None:
+    """What an agency may see: content, topic, enterprise, place, deadline. Never the worker."""
+    assignment = my_assignment(ctx, concern)
+    if assignment is None:
+        return
+    code = concern.tracking_code
+    lines = [
+        ctx.t("Concern {code}", code=code),
+        ctx.t("Topic: {value}", value=category_name(ctx, concern.category_code)),
+        ctx.t("Enterprise: {value}", value=concern.enterprise or "–"),
+        ctx.t("Place: {value}", value=place_name(ctx, concern.place_code)),
+        ctx.t("Workers concerned: {count}", count=concern.me_too),
+        ctx.t("Content: {value}", value=concern.description or ctx.t("(voice note, ask the union)")),
+        ctx.t("Answer by: {date} ({left})", date=ctx.t.date(assignment.deadline), left=days_left(ctx, assignment)),
+    ]
+    options: list[Option] = []
+    if assignment.status == "answered":
+        lines.append(ctx.t("Your answer ({date}): {text}", date=ctx.t.date(assignment.answered_at or ctx.now),
+                           text=assignment.answer_text or "–"))
+    else:
+        options = [Option(f"/answer {code}", ctx.t("Answer")), Option(f"/extend {code}", ctx.t("Ask for more time"))]
+    if assignment.extension_status == "requested":
+        lines.append(ctx.t("More time requested until {date}; waiting for the union.",
+                           date=ctx.t.date(assignment.extension_requested or assignment.deadline)))
+    ctx.say("\n".join(lines), options, columns=2)
+
+
+def _start_on_assignment(ctx: Context, flow: str) -> None:
+    concern = concern_from_args(ctx)
+    if concern is None:
+        return
+    assignment = my_assignment(ctx, concern)
+    if assignment is None:
+        return
+    if assignment.status == "answered":
+        ctx.say(ctx.t("Your agency already answered {code} on {date}.", code=concern.tracking_code,
+                      date=ctx.t.date(assignment.answered_at or ctx.now)))
+        return
+    ctx.start(flow, "text" if flow == "answer" else "date", {"assignment": assignment.id})
+
+
+def _flow_assignment(ctx: Context) -> tuple[Assignment, Concern]:
+    assignment = ctx.session.get(Assignment, ctx.data["assignment"])
+    assert assignment is not None
+    concern = ctx.session.get(Concern, assignment.concern_id)
+    assert concern is not None
+    return assignment, concern
+
+
+@command("answer", roles=AGENCIES)
+def answer(ctx: Context) -> None:
+    """Answer a concern in writing, optionally with the signed document."""
+    _start_on_assignment(ctx, "answer")
+
+
+@step("answer", "text")
+def ask_answer_text(ctx: Context, answer: Incoming | None) -> None:
+    """The written answer."""
+    _, concern = _flow_assignment(ctx)
+    if answer is None:
+        ctx.say(ctx.t("Type your agency's answer to {code} ({min} to {max} characters).",
+                      code=concern.tracking_code, min=MIN_ANSWER, max=ctx.t.number(MAX_ANSWER)),
+                [Option("cancel", ctx.t("Cancel"))])
+        return
+    text = answer.text or ""
+    if not MIN_ANSWER <= len(text) <= MAX_ANSWER:
+        ctx.say(ctx.t("The answer must have {min} to {max} characters; this one has {length}.",
+                      min=MIN_ANSWER, max=ctx.t.number(MAX_ANSWER), length=ctx.t.number(len(text))))
+        return
+    ctx.data["text"] = text
+    ctx.goto("document")
+
+
+@step("answer", "document")
+def ask_answer_document(ctx: Context, answer: Incoming | None) -> None:
+    """The official document (PDF or image), or none."""
+    options = [Option("doc:none", ctx.t("No document"))]
+    if answer is None:
+        ctx.say(ctx.t("Attach the signed written answer (PDF or photo), or choose “No document”."), options)
+        return
+    media = answer.attachment
+    if answer.choice != "doc:none" and (media is None or media.kind not in ("document", "photo")):
+        ctx.say(ctx.t("Please send a PDF or a photo, or choose “No document”."), options)
+        return
+    assignment, concern = _flow_assignment(ctx)
+    everyone = record_answer(
+        assignment, concern, text=str(ctx.data["text"]), file_id=media.file_id if media else None,
+        file_kind=media.kind if media else None, messenger=ctx.person.messenger, liaison=ctx.person,
+        session=ctx.session,
+    )
+    ctx.end()
+    code = concern.tracking_code
+    item_code = assignment.agency_code
+    for officer in officers(ctx):
+        if everyone:
+            ctx.notify(officer, N_("All agencies have answered {code}. Please review and relay the answers."),
+                       options=[(f"/case {code}", N_("Open"))], code=code)
+        else:
+            ctx.notify(officer, N_("{agency} answered {code}."), options=[(f"/case {code}", N_("Open"))],
+                       code=code, agency=lambda t: _agency_in(ctx, t, item_code))
+    ctx.say(ctx.t("Thank you. The answer to {code} is recorded.\n"
+                  "The Labour Federation will relay it to the worker.", code=code))
+
+
+def _agency_in(ctx: Context, t: object, code: str) -> str:
+    from storage.reference import get_item
+
+    item = get_item("agency", code, session=ctx.session)
+    return t.name(item) if item else code  # type: ignore[attr-defined]
+
+
+@command("extend", roles=AGENCIES)
+def extend(ctx: Context) -> None:
+    """Ask the union for a later deadline, with a reason."""
+    _start_on_assignment(ctx, "extend")
+
+
+@step("extend", "date")
+def ask_extension_date(ctx: Context, answer: Incoming | None) -> None:
+    """Until when."""
+    assignment, concern = _flow_assignment(ctx)
+    if answer is None:
+        ctx.say(ctx.t("The deadline for {code} is {date}. Until which date do you need? (e.g. 20/08/2024)",
+                      code=concern.tracking_code, date=ctx.t.date(assignment.deadline)),
+                [Option("cancel", ctx.t("Cancel"))])
+        return
+    wanted = parse_date(answer.text or "")
+    if wanted is None or wanted <= assignment.deadline:
+        ctx.say(ctx.t("Please type a date after {date}, like 20/08/2024.", date=ctx.t.date(assignment.deadline)))
+        return
+    ctx.data["until"] = wanted.isoformat()
+    ctx.goto("reason")
+
+
+@step("extend", "reason")
+def ask_extension_reason(ctx: Context, answer: Incoming | None) -> None:
+    """Why more time is needed; then the union decides."""
+    from datetime import date
+
+    assignment, concern = _flow_assignment(ctx)
+    if answer is None:
+        ctx.say(ctx.t("Why do you need more time? The union will read your reason."))
+        return
+    reason = answer.text or ""
+    if not 5 <= len(reason) <= 500:
+        ctx.say(ctx.t("Please give the reason in 5 to 500 characters."))
+        return
+    assignment.extension_requested = date.fromisoformat(str(ctx.data["until"]))
+    assignment.extension_reason = reason
+    assignment.extension_status = "requested"
+    ctx.session.add(assignment)
+    ctx.end()
+    code = concern.tracking_code
+    for officer in officers(ctx):
+        ctx.notify(officer, N_("{agency} asks for more time on {code}: until {date} instead of {old}.\n"
+                               "Reason: {reason}"),
+                   options=[(f"/grant {assignment.id}", N_("Approve")), (f"/refuse {assignment.id}", N_("Refuse"))],
+                   code=code, reason=reason, date=lambda t, d=assignment.extension_requested: t.date(d),
+                   old=lambda t, d=assignment.deadline: t.date(d),
+                   agency=lambda t, c=assignment.agency_code: _agency_in(ctx, t, c))
+    ctx.say(ctx.t("Your request was sent to the union. You will be told their decision."))

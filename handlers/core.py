@@ -6,7 +6,7 @@ import logging
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlmodel import Session
@@ -14,6 +14,7 @@ from sqlmodel import Session
 from bot.config import Settings
 from bot.i18n import Catalogs, Translator
 from storage.models import DialogState, Person
+from storage.outbox import enqueue
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +97,7 @@ class Context:
     data: dict[str, Any]
     now: datetime
     quota: Any = None  # handlers.dispatch.DailyQuota
+    deep_link_base: str | None = None  # e.g. https://t.me/<bot>?start= when Telegram runs
     replies: list[Reply] = field(default_factory=list)
 
     def say(self, text: str, options: list[Option] | None = None, *, columns: int = 1,
@@ -119,6 +121,24 @@ class Context:
         self.state.flow = None
         self.state.step = None
         self.data = {}
+
+    def notify(self, recipient: Person, message: str, *, options: list[tuple[str, str]] | None = None,
+               attachment: Attachment | None = None, **values: object) -> None:
+        """Queue a message for someone else, in their language, sent after this commit.
+
+        `message` and option labels are msgids; a value may be a function of the recipient's
+        translator (for names and labels that must be in the recipient's language too).
+        """
+        t = self.catalogs.get(recipient.locale)
+        resolved = {k: v(t) if callable(v) else v for k, v in values.items()}
+        enqueue(recipient, t(message, **resolved), session=self.session,
+                options=[(key, t(label)) for key, label in options or []],
+                file_id=attachment.file_id if attachment else None,
+                file_kind=attachment.kind if attachment else None)
+
+    def today(self) -> date:
+        """Today's date in the configured time zone."""
+        return self.now.astimezone(self.settings.zone).date()
 
     @property
     def who(self) -> str:

@@ -89,7 +89,8 @@ class Core:
         self.flood = FloodGuard(settings.flood_messages, settings.flood_window_seconds)
         self.admin_ids = set(settings.admin_ids)
         self.quota = DailyQuota(settings.daily_concern_limit, settings.zone)
-        self.outbox_waiting = False  # set when a handled event wrote to the outbox
+        self.outbox_waiting = False
+        self.deep_link_base: str | None = None  # set by the Telegram channel once it knows its name  # set when a handled event wrote to the outbox
 
     def handle(self, incoming: Incoming, now: datetime | None = None) -> list[Reply]:
         """Handle one event; everything it changed is committed before the replies return."""
@@ -103,10 +104,12 @@ class Core:
             if f"{incoming.messenger}:{incoming.user_id}" in self.admin_ids and person.role != "admin":
                 set_role(person, "admin", None, session=session)
             state = load_dialog(incoming.messenger, incoming.chat_id, session=session)
+            position = (state.flow, state.step)
             ctx = Context(
                 session=session, settings=self.settings, catalogs=self.catalogs, incoming=incoming,
                 person=person, t=self.catalogs.pick(person.locale, incoming.language_code),
                 state=state, data=dialog_data(state), now=now or utcnow(), quota=self.quota,
+                deep_link_base=self.deep_link_base,
             )
             flood = self.flood.check(f"{incoming.messenger}:{incoming.user_id}")
             if flood == "ok":
@@ -114,9 +117,13 @@ class Core:
             elif flood == "warn":
                 ctx.say(ctx.t("You are sending messages very fast. Please wait a few seconds, then continue."))
             options = next((r.options for r in reversed(ctx.replies) if r.options), [])
+            shown = [[o.key, o.label] for o in options]
+            if not shown and (ctx.state.flow, ctx.state.step) == position:
+                # A reply without choices (a refusal, a flood warning) leaves the step's choices valid.
+                shown = json.loads(state.options or "[]")
             save_dialog(
                 state, flow=ctx.state.flow, step=ctx.state.step, data=ctx.data,
-                options=[[o.key, o.label] for o in options], session=session,
+                options=shown, session=session,
             )
             if any(isinstance(obj, OutboxMessage) for obj in session.new):
                 self.outbox_waiting = True

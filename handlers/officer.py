@@ -1,1 +1,549 @@
-"""officer handlers (see issue 3)."""
+"""The union officer's side: the queue, a case, and what can be done with it."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from datetime import date, timedelta
+
+from bot.i18n import N_
+from handlers.core import Attachment, Context, Incoming, Option, command, step
+from handlers.views import (
+    STATUS_LABELS, agency_name, category_name, display_name, place_name,
+)
+from storage.cases import (
+    add_note, assign, assignments_of, followers, mark_relayed, merge_concerns, notes_of, queue,
+    queue_counts,
+)
+from storage.concerns import (
+    OPEN_STATES, TransitionRefused, attachments_of, get_concern_by_code, history_of,
+    parse_tracking_code, record_change,
+)
+from storage.models import Assignment, Concern, Person
+from storage.people import people_with_role
+from storage.reference import get_item, list_items
+
+OFFICERS = ("officer",)
+PAGE = 8
+MAX_NOTE = 1000
+REJECT_REASONS = [
+    N_("Not a labour matter"),
+    N_("Not enough information to act on"),
+    N_("Already resolved"),
+    N_("Outside the province's competence"),
+]
+_DATE = re.compile(r"^\s*(\d{1,2})\s*[/.\-]\s*(\d{1,2})\s*[/.\-]\s*(\d{4})\s*$")
+
+
+def parse_date(text: str) -> date | None:
+    """A date typed the Vietnamese way: 20/08/2024, 20-8-2024 or 20.8.2024."""
+    match = _DATE.match(text or "")
+    if match is None:
+        return None
+    day, month, year = (int(g) for g in match.groups())
+    try:
+        return date(year, month, day)
+    except ValueError:
+        return None
+
+
+def concern_from_args(ctx: Context, args: str | None = None) -> Concern | None:
+    """The concern named by the command's first argument, or a reply saying it was not found."""
+    text = (ctx.incoming.args if args is None else args).split(" ", 1)[0]
+    code = parse_tracking_code(text) if text else None
+    concern = get_concern_by_code(code, session=ctx.session) if code else None
+    if concern is None:
+        if text:
+            ctx.say(ctx.t("No concern has the code {code}. Please check it and try again.", code=text[:20]))
+        else:
+            ctx.say(ctx.t("Please add the tracking code, for example: /{command} KN-XXXX-XXXX",
+                          command=ctx.incoming.command or "case"))
+    return concern
+
+
+def officers(ctx: Context) -> list[Person]:
+    """Who is told about case events: the union officers (the admins when there are none)."""
+    return people_with_role("officer", session=ctx.session) or people_with_role("admin", session=ctx.session)
+
+
+def tell_followers(ctx: Context, concern: Concern, message: str, *,
+                   options: list[tuple[str, str]] | None = None, **values: object) -> None:
+    """Tell the author and everyone whose concern was merged into this one, each in their language."""
+    for person in followers(concern, session=ctx.session):
+        ctx.notify(person, message, options=options, code=concern.tracking_code, **values)
+
+
+def change(ctx: Context, concern: Concern, to_status: str, note: str | None = None) -> bool:
+    """Apply a state change by this officer; refused changes get a clear reply."""
+    try:
+        record_change(concern, to_status, actor=ctx.person, actor_role=ctx.person.role,
+                      session=ctx.session, note=note)
+    except TransitionRefused as exc:
+        refused(ctx, exc)
+        return False
+    return True
+
+
+def refused(ctx: Context, exc: TransitionRefused) -> None:
+    """Say clearly that a change is not in the lifecycle."""
+    ctx.say(ctx.t("A concern that is “{current}” cannot become “{target}”.",
+                  current=ctx.t(STATUS_LABELS[exc.from_status]), target=ctx.t(STATUS_LABELS[exc.to_status])))
+
+
+# ---- the queue and a case -----------------------------------------------------------------------
+
+@command("queue", roles=OFFICERS)
+def show_queue(ctx: Context) -> None:
+    """Concerns waiting for the union, oldest first, a page at a time."""
+    page = int(ctx.incoming.args) if ctx.incoming.args.isdigit() and int(ctx.incoming.args) > 0 else 1
+    counts = queue_counts(session=ctx.session)
+    total = sum(counts.values())
+    lines = [ctx.t("Queue: {new} new, {reopened} reopened, {accepted} to assign, {answered} to review.",
+                   **counts)]
+    concerns = queue(session=ctx.session, offset=(page - 1) * PAGE, limit=PAGE)
+    if not concerns:
+        ctx.say(ctx.t("The queue is empty. Well done!") if total == 0 else lines[0])
+        return
+    pages = (total + PAGE - 1) // PAGE
+    lines.append(ctx.t("Page {page} of {pages}, oldest first:", page=page, pages=pages))
+    for concern in concerns:
+        lines.append(ctx.t("{code} · {status} · {topic} · {date} · ×{count}", code=concern.tracking_code,
+                           status=ctx.t(STATUS_LABELS[concern.status]),
+                           topic=category_name(ctx, concern.category_code),
+                           date=ctx.t.date(concern.created_at), count=concern.me_too))
+    options = [Option(f"/case {c.tracking_code}", c.tracking_code) for c in concerns]
+    if page > 1:
+        options.append(Option(f"/queue {page - 1}", ctx.t("« Previous")))
+    if page < pages:
+        options.append(Option(f"/queue {page + 1}", ctx.t("Next »")))
+    ctx.say("\n".join(lines), options, columns=2)
+
+
+@command("case", roles=("officer", "agency"))
+def open_case(ctx: Context) -> None:
+    """Open a concern: the officer's full view, or the agency's view of its own assignment."""
+    concern = concern_from_args(ctx)
+    if concern is None:
+        return
+    if ctx.person.role == "agency":
+        from handlers.agency import agency_view
+
+        agency_view(ctx, concern)
+        return
+    show_case(ctx, concern)
+
+
+def show_case(ctx: Context, concern: Concern) -> None:
+    """Everything the union knows of a concern, the author only if allowed, and the actions."""
+    lines = [
+        ctx.t("Concern {code} · {status}", code=concern.tracking_code,
+              status=ctx.t(STATUS_LABELS[concern.status])),
+        ctx.t("Topic: {value}", value=category_name(ctx, concern.category_code)),
+        ctx.t("Enterprise: {value}", value=concern.enterprise or "–"),
+        ctx.t("Place: {value}", value=place_name(ctx, concern.place_code)),
+        ctx.t("Sent: {date} · Me too: {count}", date=ctx.t.date(concern.created_at), count=concern.me_too),
+    ]
+    if concern.author_id is None:
+        lines.append(ctx.t("Raised by: anonymous"))
+    else:
+        lines.append(ctx.t("Raised by: {name}", name=display_name(ctx.session.get(Person, concern.author_id))))
+    lines.append(ctx.t("Content: {value}", value=concern.description or ctx.t("(voice note)")))
+    for note in notes_of(concern, session=ctx.session)[-4:]:
+        label = {"question": N_("Question to the worker"), "reply": N_("Worker's reply"),
+                 "reopen": N_("Worker says not resolved")}.get(note.kind, N_("Note"))
+        lines.append(ctx.t("{label} ({date}): {text}", label=ctx.t(label), date=ctx.t.date(note.at), text=note.text))
+    for assignment in assignments_of(concern, session=ctx.session):
+        lines.append(assignment_line(ctx, assignment))
+        if assignment.status == "answered":
+            lines.append(ctx.t("Answer: {text}", text=assignment.answer_text or "–"))
+    change_lines = [ctx.t("{date}: {from_status} → {to_status}", date=ctx.t.date(h.at),
+                          from_status=ctx.t(STATUS_LABELS[h.from_status]) if h.from_status else "–",
+                          to_status=ctx.t(STATUS_LABELS[h.to_status]))
+                    for h in history_of(concern, session=ctx.session)[-3:]]
+    lines.append(ctx.t("History:") + "\n" + "\n".join(change_lines))
+    ctx.say("\n".join(lines), case_actions(ctx, concern), columns=2)
+    files = attachments_of(concern, session=ctx.session)
+    for number, item in enumerate(files, 1):
+        caption = ctx.t("File {n} of {total} of {code}", n=number, total=len(files), code=concern.tracking_code)
+        if item.messenger == ctx.person.messenger:
+            ctx.say(caption, attachment=Attachment(item.kind, item.file_id, item.size))
+        else:
+            ctx.say(caption + " " + ctx.t("(sent on {messenger}; open it there)", messenger=item.messenger))
+    for assignment in assignments_of(concern, session=ctx.session):
+        if assignment.answer_file_id and assignment.answer_messenger == ctx.person.messenger:
+            ctx.say(ctx.t("Written answer of {agency}", agency=agency_name(ctx, assignment.agency_code)),
+                    attachment=Attachment(assignment.answer_file_kind or "document", assignment.answer_file_id))
+
+
+def assignment_line(ctx: Context, assignment: Assignment) -> str:
+    """One agency's part: deadline, days left or answered."""
+    name = agency_name(ctx, assignment.agency_code)
+    if assignment.status == "answered":
+        return ctx.t("• {agency}: answered on {date}", agency=name, date=ctx.t.date(assignment.answered_at or ctx.now))
+    days = (assignment.deadline - ctx.today()).days
+    if days < 0:
+        return ctx.t("• {agency}: deadline {date}, {days} days overdue", agency=name,
+                     date=ctx.t.date(assignment.deadline), days=-days)
+    return ctx.t("• {agency}: deadline {date}, {days} days left", agency=name,
+                 date=ctx.t.date(assignment.deadline), days=days)
+
+
+def case_actions(ctx: Context, concern: Concern) -> list[Option]:
+    """The actions that make sense in the concern's state."""
+    code = concern.tracking_code
+    status = concern.status
+    options: list[Option] = []
+    if status in ("new", "reopened"):
+        options.append(Option(f"/accept {code}", ctx.t("Accept")))
+    if status in ("new", "reopened", "accepted"):
+        options += [Option(f"/assign {code}", ctx.t("Assign")), Option(f"/topic {code}", ctx.t("Change topic")),
+                    Option(f"/reject {code}", ctx.t("Reject")), Option(f"/merge {code}", ctx.t("Merge"))]
+    if status == "assigned":
+        options.append(Option(f"/assign {code}", ctx.t("Add an agency")))
+    if status == "answered":
+        if any(a.status == "answered" and a.relayed_at is None for a in assignments_of(concern, session=ctx.session)):
+            options.append(Option(f"/relay {code}", ctx.t("Relay answers")))
+        options += [Option(f"/resolve {code}", ctx.t("Mark resolved")),
+                    Option(f"/assign {code}", ctx.t("Assign again"))]
+    if status in OPEN_STATES and concern.author_id is not None:
+        options.append(Option(f"/ask {code}", ctx.t("Ask the worker")))
+    return options
+
+
+# ---- simple actions -------------------------------------------------------------------------------
+
+@command("accept", roles=OFFICERS)
+def accept(ctx: Context) -> None:
+    """Accept a concern for handling."""
+    concern = concern_from_args(ctx)
+    if concern is None or not change(ctx, concern, "accepted"):
+        return
+    tell_followers(ctx, concern, N_("Your concern {code} has been accepted by the union.\n"
+                                    "It will now be sent to the responsible agency."))
+    ctx.say(ctx.t("{code} accepted.", code=concern.tracking_code), case_actions(ctx, concern), columns=2)
+
+
+@command("resolve", roles=OFFICERS)
+def resolve(ctx: Context) -> None:
+    """Mark a concern resolved; its followers are asked to rate the answer."""
+    concern = concern_from_args(ctx)
+    if concern is None or not change(ctx, concern, "resolved"):
+        return
+    code = concern.tracking_code
+    tell_followers(ctx, concern, N_("Your concern {code} has been marked resolved.\n"
+                                    "How satisfied are you with the answer?"),
+                   options=[(f"/rate {code}", N_("Rate the answer")), (f"/reopen {code}", N_("Not resolved"))])
+    ctx.say(ctx.t("{code} marked resolved. The worker has been asked to rate it.", code=code))
+
+
+@command("relay", roles=OFFICERS)
+def relay(ctx: Context) -> None:
+    """Send the agencies' answers to the worker (and to everyone merged into the concern)."""
+    concern = concern_from_args(ctx)
+    if concern is None:
+        return
+    fresh = mark_relayed(concern, session=ctx.session)
+    if not fresh:
+        ctx.say(ctx.t("There is no new answer to relay for {code}.", code=concern.tracking_code))
+        return
+    code = concern.tracking_code
+    for person in followers(concern, session=ctx.session):
+        for assignment in fresh:
+            item = get_item("agency", assignment.agency_code, session=ctx.session)
+            file = None
+            if assignment.answer_file_id and assignment.answer_messenger == person.messenger:
+                file = Attachment(assignment.answer_file_kind or "document", assignment.answer_file_id)
+            ctx.notify(person, N_("Answer to your concern {code}\nfrom {agency}:\n{answer}"), attachment=file,
+                       code=code, agency=lambda t, i=item, a=assignment: t.name(i) if i else a.agency_code,
+                       answer=assignment.answer_text or "–")
+        ctx.notify(person, N_("Is your concern {code} resolved? You can rate the answer, "
+                              "or tell us it is not resolved."),
+                   options=[(f"/rate {code}", N_("Rate the answer")), (f"/reopen {code}", N_("Not resolved"))],
+                   code=code)
+    ctx.say(ctx.t("Answers relayed to the worker for {code}. Mark it resolved, or keep it open.", code=code),
+            [Option(f"/resolve {code}", ctx.t("Mark resolved")), Option(f"/case {code}", ctx.t("Keep open"))],
+            columns=2)
+
+
+# ---- actions that need more input -------------------------------------------------------------
+
+def _start_on(ctx: Context, flow: str, first_step: str) -> None:
+    concern = concern_from_args(ctx)
+    if concern is not None:
+        ctx.start(flow, first_step, {"concern": concern.id})
+
+
+def _flow_concern(ctx: Context) -> Concern:
+    concern = ctx.session.get(Concern, ctx.data["concern"])
+    assert concern is not None  # concerns are never deleted
+    return concern
+
+
+@command("topic", roles=OFFICERS)
+def change_topic(ctx: Context) -> None:
+    """Change a concern's category."""
+    _start_on(ctx, "topic", "category")
+
+
+@step("topic", "category")
+def ask_topic(ctx: Context, answer: Incoming | None) -> None:
+    """Choose the new category."""
+    options = [Option(f"cat:{c.code}", ctx.t.name(c)) for c in list_items("category", session=ctx.session)]
+    if answer is None or not (answer.choice or "").startswith("cat:"):
+        ctx.say(ctx.t("Choose the new topic for {code}:", code=_flow_concern(ctx).tracking_code),
+                [*options, Option("cancel", ctx.t("Cancel"))])
+        return
+    concern = _flow_concern(ctx)
+    concern.category_code = str(answer.choice)[4:]
+    ctx.session.add(concern)
+    add_note(concern, "comment", ctx.t("Topic changed to {topic}", topic=category_name(ctx, concern.category_code)),
+             actor=ctx.person, session=ctx.session)
+    ctx.end()
+    show_case(ctx, concern)
+
+
+@command("reject", roles=OFFICERS)
+def reject(ctx: Context) -> None:
+    """Reject a concern, with a reason the worker will read."""
+    _start_on(ctx, "reject", "reason")
+
+
+@step("reject", "reason")
+def ask_reject_reason(ctx: Context, answer: Incoming | None) -> None:
+    """Choose or type the reason."""
+    options = [Option(f"why:{i}", ctx.t(reason)) for i, reason in enumerate(REJECT_REASONS)]
+    options.append(Option("cancel", ctx.t("Cancel")))
+    if answer is None:
+        ctx.say(ctx.t("Why is {code} rejected? Choose a reason or type your own; the worker will read it.",
+                      code=_flow_concern(ctx).tracking_code), options)
+        return
+    choice = answer.choice or ""
+    if choice.startswith("why:") and choice[4:].isdigit():
+        reason, msgid = ctx.t(REJECT_REASONS[int(choice[4:])]), REJECT_REASONS[int(choice[4:])]
+    elif answer.text and 3 <= len(answer.text) <= 500:
+        reason, msgid = answer.text, None
+    else:
+        ctx.say(ctx.t("Please choose a reason or type one (3 to 500 characters)."), options)
+        return
+    concern = _flow_concern(ctx)
+    if not change(ctx, concern, "rejected", note=reason):
+        ctx.end()
+        return
+    concern.reject_reason = reason
+    ctx.end()
+    tell_followers(ctx, concern, N_("Your concern {code} was not accepted.\nReason: {reason}"),
+                   reason=(lambda t: t(msgid)) if msgid else reason)
+    ctx.say(ctx.t("{code} rejected. The worker has been told the reason.", code=concern.tracking_code))
+
+
+@command("merge", roles=OFFICERS)
+def merge(ctx: Context) -> None:
+    """Merge a concern into another that says the same."""
+    parts = ctx.incoming.args.split()
+    if len(parts) >= 2:
+        concern = concern_from_args(ctx)
+        if concern is not None:  # "/merge A B" in one go
+            ctx.state.flow, ctx.state.step, ctx.data = "merge", "target", {"concern": concern.id}
+            ask_merge_target(ctx, replace(ctx.incoming, text=parts[1], command=None, args=""))
+        return
+    _start_on(ctx, "merge", "target")
+
+
+@step("merge", "target")
+def ask_merge_target(ctx: Context, answer: Incoming | None) -> None:
+    """The code of the concern to keep."""
+    duplicate = _flow_concern(ctx)
+    if answer is None:
+        ctx.say(ctx.t("Type the code of the concern to keep; {code} will be merged into it.",
+                      code=duplicate.tracking_code), [Option("cancel", ctx.t("Cancel"))])
+        return
+    code = parse_tracking_code(answer.text or "")
+    kept = get_concern_by_code(code, session=ctx.session) if code else None
+    if kept is None:
+        ctx.say(ctx.t("No concern has the code {code}. Please check it and try again.", code=(answer.text or "")[:20]))
+        return
+    if kept.id == duplicate.id or kept.status not in OPEN_STATES:
+        ctx.say(ctx.t("A concern can only be merged into another open concern."))
+        return
+    told = followers(duplicate, session=ctx.session)  # they follow the kept concern from now on
+    ctx.end()
+    try:
+        merge_concerns(duplicate, kept, officer=ctx.person, session=ctx.session)
+    except TransitionRefused as exc:
+        refused(ctx, exc)
+        return
+    for person in told:
+        ctx.notify(person, N_("Your concern {code} says the same as {kept}, raised by other workers too.\n"
+                              "They will be handled together: you will hear about {kept} from now on."),
+                   code=duplicate.tracking_code, kept=kept.tracking_code)
+    ctx.say(ctx.t("{code} merged into {kept}, which now counts {count} workers.",
+                  code=duplicate.tracking_code, kept=kept.tracking_code, count=kept.me_too))
+
+
+@command("ask", roles=OFFICERS)
+def ask_worker(ctx: Context) -> None:
+    """Ask the worker a question; their reply comes back to the case. Identities stay hidden."""
+    concern = concern_from_args(ctx)
+    if concern is None:
+        return
+    if concern.author_id is None:
+        ctx.say(ctx.t("{code} is anonymous: nobody can reach its author.", code=concern.tracking_code))
+        return
+    ctx.start("ask", "question", {"concern": concern.id})
+
+
+@step("ask", "question")
+def ask_question(ctx: Context, answer: Incoming | None) -> None:
+    """The question, relayed to the worker as coming from the union."""
+    concern = _flow_concern(ctx)
+    if answer is None:
+        ctx.say(ctx.t("Type your question for the author of {code}. They will see it as coming from the union.",
+                      code=concern.tracking_code), [Option("cancel", ctx.t("Cancel"))])
+        return
+    text = answer.text or ""
+    if not 3 <= len(text) <= MAX_NOTE:
+        ctx.say(ctx.t("Please type the question (3 to {max} characters).", max=MAX_NOTE))
+        return
+    add_note(concern, "question", text, actor=ctx.person, session=ctx.session)
+    author = ctx.session.get(Person, concern.author_id)
+    if author is not None:
+        code = concern.tracking_code
+        ctx.notify(author, N_("The union has a question about your concern {code}:\n{question}"),
+                   options=[(f"/reply {code}", N_("Reply"))], code=code, question=text)
+    ctx.end()
+    ctx.say(ctx.t("Question sent. The reply will come back to you here."))
+
+
+# ---- assignment to agencies ------------------------------------------------------------------
+
+@command("assign", roles=OFFICERS)
+def start_assign(ctx: Context) -> None:
+    """Assign a concern to one or more agencies, each with a deadline."""
+    concern = concern_from_args(ctx)
+    if concern is None:
+        return
+    if concern.status not in ("new", "reopened", "accepted", "assigned", "answered"):
+        ctx.say(ctx.t("A concern that is “{current}” cannot be assigned.",
+                      current=ctx.t(STATUS_LABELS[concern.status])))
+        return
+    ctx.start("assign", "agencies", {"concern": concern.id, "agencies": []})
+
+
+@step("assign", "agencies")
+def ask_agencies(ctx: Context, answer: Incoming | None) -> None:
+    """Tick the agencies, then continue."""
+    chosen: list[str] = ctx.data.setdefault("agencies", [])
+    concern = _flow_concern(ctx)
+    already = {a.agency_code for a in assignments_of(concern, session=ctx.session)}
+    if answer is not None:
+        choice = answer.choice or ""
+        if choice == "ag:done" and chosen:
+            ctx.goto("deadline")
+            return
+        if choice.startswith("ag:") and choice != "ag:done":
+            code = choice[3:]
+            chosen.remove(code) if code in chosen else chosen.append(code)
+        else:
+            ctx.say(ctx.t("Please choose at least one agency, then “Continue”."))
+    agencies = [a for a in list_items("agency", session=ctx.session) if a.code not in already]
+    options = [Option(f"ag:{a.code}", ("✓ " if a.code in chosen else "") + ctx.t.name(a)) for a in agencies]
+    options += [Option("ag:done", ctx.t("Continue ({n} chosen)", n=len(chosen))), Option("cancel", ctx.t("Cancel"))]
+    ctx.say(ctx.t("Which agencies must answer {code}? Tap to choose, then “Continue”.",
+                  code=concern.tracking_code), options)
+
+
+@step("assign", "deadline")
+def ask_deadline(ctx: Context, answer: Incoming | None) -> None:
+    """The deadline: the default, or a date typed as 20/08/2024."""
+    default = ctx.today() + timedelta(days=ctx.settings.default_deadline_days)
+    options = [Option("dl:default", ctx.t("{date} ({days} days)", date=ctx.t.date(default),
+                                          days=ctx.settings.default_deadline_days)),
+               Option("cancel", ctx.t("Cancel"))]
+    if answer is None:
+        ctx.say(ctx.t("By which date must they answer? Choose the default or type a date like 20/08/2024."),
+                options)
+        return
+    deadline = default if answer.choice == "dl:default" else parse_date(answer.text or "")
+    if deadline is None or deadline <= ctx.today():
+        ctx.say(ctx.t("Please type a future date like 20/08/2024, or choose the default."), options)
+        return
+    concern = _flow_concern(ctx)
+    codes = list(ctx.data.get("agencies", []))
+    ctx.end()
+    try:
+        created = assign(concern, codes, deadline, officer=ctx.person, session=ctx.session)
+    except TransitionRefused as exc:
+        refused(ctx, exc)
+        return
+    notify_assignment(ctx, concern, created)
+    names = ", ".join(agency_name(ctx, a.agency_code) for a in created)
+    ctx.say(ctx.t("{code} assigned to {agencies}, to answer by {date}.", code=concern.tracking_code,
+                  agencies=names, date=ctx.t.date(deadline)))
+    for assignment in created:
+        if not people_with_role("agency", agency_code=assignment.agency_code, session=ctx.session):
+            ctx.say(ctx.t("{agency} has no liaison in the bot yet. Ask an admin to invite one (/invite agency).",
+                          agency=agency_name(ctx, assignment.agency_code)))
+
+
+def notify_assignment(ctx: Context, concern: Concern, created: list[Assignment]) -> None:
+    """Tell each agency's liaisons (formally) and the worker who will answer by when."""
+    code = concern.tracking_code
+    for assignment in created:
+        item = get_item("agency", assignment.agency_code, session=ctx.session)
+        for liaison in people_with_role("agency", agency_code=assignment.agency_code, session=ctx.session):
+            ctx.notify(liaison, N_("Dear agency,\nThe provincial Labour Federation forwards concern {code} "
+                                   "to you.\nTopic: {topic}\nPlease answer in writing by {date}."),
+                       options=[(f"/case {code}", N_("Open")), (f"/answer {code}", N_("Answer"))],
+                       code=code, date=lambda t, d=assignment.deadline: t.date(d),
+                       topic=lambda t: t.name(get_item("category", concern.category_code, session=ctx.session))
+                       if get_item("category", concern.category_code, session=ctx.session) else "–")
+        tell_followers(ctx, concern, N_("Your concern {code} has been sent to {agency}.\n"
+                                        "An answer is expected by {date}."),
+                       agency=lambda t, i=item, a=assignment: t.name(i) if i else a.agency_code,
+                       date=lambda t, d=assignment.deadline: t.date(d))
+
+
+# ---- extension requests from agencies -------------------------------------------------------------
+
+@command("grant", roles=OFFICERS)
+def grant_extension(ctx: Context) -> None:
+    """Approve an agency's request for a later deadline."""
+    decide_extension(ctx, approve=True)
+
+
+@command("refuse", roles=OFFICERS)
+def refuse_extension(ctx: Context) -> None:
+    """Refuse an agency's request for a later deadline."""
+    decide_extension(ctx, approve=False)
+
+
+def decide_extension(ctx: Context, *, approve: bool) -> None:
+    """Decide on an extension request; the agency and the worker are told."""
+    args = ctx.incoming.args
+    assignment = ctx.session.get(Assignment, int(args)) if args.isdigit() else None
+    if assignment is None or assignment.extension_status != "requested" or assignment.extension_requested is None:
+        ctx.say(ctx.t("There is no pending request for more time with that number."))
+        return
+    concern = ctx.session.get(Concern, assignment.concern_id)
+    assert concern is not None
+    code = concern.tracking_code
+    liaisons = people_with_role("agency", agency_code=assignment.agency_code, session=ctx.session)
+    old = assignment.deadline
+    if approve:
+        assignment.deadline = assignment.extension_requested
+        assignment.extension_status = "approved"
+        add_note(concern, "comment", f"deadline {old.isoformat()} -> {assignment.deadline.isoformat()}",
+                 actor=ctx.person, session=ctx.session)
+        for liaison in liaisons:
+            ctx.notify(liaison, N_("Your request for more time on {code} was approved.\nNew deadline: {date}."),
+                       code=code, date=lambda t, d=assignment.deadline: t.date(d))
+        tell_followers(ctx, concern, N_("The answer to your concern {code} is now expected by {date}."),
+                       date=lambda t, d=assignment.deadline: t.date(d))
+        ctx.say(ctx.t("Approved. New deadline for {code}: {date}.", code=code, date=ctx.t.date(assignment.deadline)))
+    else:
+        assignment.extension_status = "refused"
+        for liaison in liaisons:
+            ctx.notify(liaison, N_("Your request for more time on {code} was refused.\n"
+                                   "The deadline stays {date}."), code=code, date=lambda t, d=old: t.date(d))
+        ctx.say(ctx.t("Refused. The deadline for {code} stays {date}.", code=code, date=ctx.t.date(old)))
+    ctx.session.add(assignment)

@@ -73,13 +73,14 @@ def concern_view(ctx: Context, concern: Concern, *, for_author: bool) -> tuple[s
             lines.append(ctx.t("Files attached: {n}", n=len(files)))
     for assignment in assignments_of(concern, session=ctx.session):
         name = agency_name(ctx, assignment.agency_code)
-        if assignment.status == "answered":
+        # Workers see an answer once the union has reviewed and relayed it.
+        if assignment.status == "answered" and assignment.relayed_at is not None:
             lines.append(ctx.t("Answer from {agency} ({date}):\n{answer}", agency=name,
                                date=ctx.t.date(assignment.answered_at or concern.updated_at),
                                answer=assignment.answer_text or "–"))
         else:
             lines.append(ctx.t("{agency}: answer expected by {date}", agency=name,
-                               date=ctx.t.date(assignment.extension_until or assignment.deadline)))
+                               date=ctx.t.date(assignment.deadline)))
     return "\n".join(lines), worker_actions(ctx, concern)
 
 
@@ -87,7 +88,7 @@ def worker_actions(ctx: Context, concern: Concern) -> list[Option]:
     """What whoever holds the code may do next with the concern."""
     code = concern.tracking_code
     options: list[Option] = []
-    if concern.status in ("answered", "resolved", "closed") and concern.rating is None:
+    if concern.status in ("answered", "resolved", "closed"):
         options.append(Option(f"/rate {code}", ctx.t("Rate the answer")))
     if concern.status in ("answered", "resolved", "closed"):
         options.append(Option(f"/reopen {code}", ctx.t("Not resolved")))

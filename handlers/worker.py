@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from bot.i18n import N_
 from handlers.core import Context, Incoming, Option, command, step
+from handlers.officer import officers
 from handlers.views import STATUS_LABELS, concern_view, main_menu
+from storage.cases import add_note, add_rating, followers, has_rated, last_asker
 from storage.concerns import (
-    concerns_by_author, create_concern, get_concern_by_code, looks_like_tracking_code,
-    parse_tracking_code,
+    OPEN_STATES, TransitionRefused, concerns_by_author, create_concern, get_concern_by_code,
+    looks_like_tracking_code, parse_tracking_code, record_change,
 )
-from storage.models import Enterprise
+from storage.models import Concern, Enterprise, Person
 from storage.people import forget_person, record_consent, set_locale
 from storage.reference import get_item, list_items, match_enterprises, search_key
 
@@ -90,8 +93,11 @@ def show_status(ctx: Context, typed: str) -> None:
         ctx.say(ctx.t("No concern has the code {code}. Please check it and try again.",
                       code=(code or typed)[:20]))
         return
-    is_author = concern.author_id is not None and concern.author_id == ctx.person.id
+    is_author = concern.author_id is not None and any(
+        p.id == ctx.person.id for p in followers(concern, session=ctx.session))
     text, options = concern_view(ctx, concern, for_author=is_author)
+    if not is_author and concern.author_id is not None:
+        options = []  # only its author may withdraw, rate or reopen a named concern
     ctx.say(text, options)
 
 
@@ -514,3 +520,184 @@ def submit(ctx: Context) -> None:
                       "1. Union officers read it and pass it to the responsible agency.\n"
                       "2. The agency answers in writing before a deadline.\n"
                       "3. I will message you here whenever its state changes."), main_menu(ctx))
+
+
+# ---- following up: withdraw, rate, not resolved, reply to the union ------------------------------
+
+def concern_for_follower(ctx: Context, typed: str) -> Concern | None:
+    """A concern this person may act on: their own, one merged from theirs, or an anonymous one
+    whose code they hold. Anything else reads as not found, so nothing is revealed."""
+    code = parse_tracking_code(typed.split(" ", 1)[0]) if typed else None
+    concern = get_concern_by_code(code, session=ctx.session) if code else None
+    if concern is not None and (concern.author_id is None or any(
+            p.id == ctx.person.id for p in followers(concern, session=ctx.session))):
+        return concern
+    if typed:
+        ctx.say(ctx.t("No concern has the code {code}. Please check it and try again.", code=typed[:20]))
+    else:
+        ctx.say(ctx.t("Please add the tracking code, for example: /{command} KN-XXXX-XXXX",
+                      command=ctx.incoming.command or "status"))
+    return None
+
+
+def _actor(ctx: Context, concern: Concern) -> Person | None:
+    # The author of an anonymous concern acts without a name, even in the history.
+    return ctx.person if concern.author_id is not None else None
+
+
+def _followed(ctx: Context) -> Concern:
+    concern = ctx.session.get(Concern, ctx.data["concern"])
+    assert concern is not None
+    return concern
+
+
+@command("withdraw")
+def withdraw(ctx: Context) -> None:
+    """Withdraw an open concern (asks to confirm)."""
+    if not ctx.incoming.args:
+        mine = [c for c in concerns_by_author(ctx.person, session=ctx.session, limit=20) if c.status in OPEN_STATES]
+        if not mine:
+            ctx.say(ctx.t("You have no open concern to withdraw."))
+            return
+        ctx.say(ctx.t("Which concern do you want to withdraw?"),
+                [Option(f"/withdraw {c.tracking_code}", c.tracking_code) for c in mine], columns=2)
+        return
+    concern = concern_for_follower(ctx, ctx.incoming.args)
+    if concern is None:
+        return
+    if concern.status not in OPEN_STATES:
+        ctx.say(ctx.t("{code} is no longer open, so it cannot be withdrawn.", code=concern.tracking_code))
+        return
+    ctx.start("withdraw", "confirm", {"concern": concern.id})
+
+
+@step("withdraw", "confirm")
+def confirm_withdraw(ctx: Context, answer: Incoming | None) -> None:
+    """Yes or no."""
+    concern = _followed(ctx)
+    options = [Option("withdraw:yes", ctx.t("Yes, withdraw")), Option("cancel", ctx.t("No, keep it"))]
+    if answer is None or answer.choice != "withdraw:yes":
+        ctx.say(ctx.t("Withdraw {code}? The union will stop handling it.", code=concern.tracking_code), options)
+        return
+    ctx.end()
+    try:
+        record_change(concern, "withdrawn", actor=_actor(ctx, concern), actor_role="worker", session=ctx.session)
+    except TransitionRefused:
+        ctx.say(ctx.t("{code} is no longer open, so it cannot be withdrawn.", code=concern.tracking_code))
+        return
+    ctx.say(ctx.t("{code} has been withdrawn.", code=concern.tracking_code), main_menu(ctx))
+
+
+@command("rate")
+def rate(ctx: Context) -> None:
+    """Rate the answer from 1 (very unsatisfied) to 5 (very satisfied)."""
+    concern = concern_for_follower(ctx, ctx.incoming.args)
+    if concern is None:
+        return
+    if concern.status not in ("answered", "resolved", "closed"):
+        ctx.say(ctx.t("{code} has no answer to rate yet.", code=concern.tracking_code))
+        return
+    if has_rated(concern, _actor(ctx, concern), session=ctx.session):
+        ctx.say(ctx.t("You have already rated {code}. Thank you.", code=concern.tracking_code))
+        return
+    ctx.start("rate", "score", {"concern": concern.id})
+
+
+@step("rate", "score")
+def ask_score(ctx: Context, answer: Incoming | None) -> None:
+    """1 to 5."""
+    concern = _followed(ctx)
+    options = [Option(f"rate:{n}", str(n)) for n in range(1, 6)]
+    if answer is None or answer.choice not in {o.key for o in options}:
+        ctx.say(ctx.t("How satisfied are you with the answer to {code}?\n"
+                      "1 = not at all, 5 = completely.", code=concern.tracking_code), options, columns=5)
+        return
+    score = int(str(answer.choice)[5:])
+    add_rating(concern, score, _actor(ctx, concern), session=ctx.session)
+    if concern.status == "resolved":
+        record_change(concern, "closed", actor=_actor(ctx, concern), actor_role="worker", session=ctx.session,
+                      note=f"rating {score}")
+    ctx.end()
+    if score <= 2:
+        ctx.say(ctx.t("Thank you for your rating. If the problem is not solved, tell us."),
+                [Option(f"/reopen {concern.tracking_code}", ctx.t("Not resolved"))])
+    else:
+        ctx.say(ctx.t("Thank you for your rating."), main_menu(ctx))
+
+
+@command("reopen")
+def reopen(ctx: Context) -> None:
+    """Say the concern is not actually resolved: it goes back to the union's queue."""
+    concern = concern_for_follower(ctx, ctx.incoming.args)
+    if concern is None:
+        return
+    limit = ctx.settings.reopen_days
+    if concern.status not in ("answered", "resolved", "closed"):
+        ctx.say(ctx.t("{code} is still being handled; there is nothing to reopen.", code=concern.tracking_code))
+        return
+    if (ctx.now - concern.updated_at).days > limit:
+        ctx.say(ctx.t("{code} was closed more than {days} days ago. Please send a new concern.",
+                      code=concern.tracking_code, days=limit), main_menu(ctx))
+        return
+    ctx.start("reopen", "comment", {"concern": concern.id})
+
+
+@step("reopen", "comment")
+def ask_reopen_comment(ctx: Context, answer: Incoming | None) -> None:
+    """What is still wrong."""
+    concern = _followed(ctx)
+    if answer is None:
+        ctx.say(ctx.t("What is still not resolved about {code}? Please write a few words.",
+                      code=concern.tracking_code), [Option("cancel", ctx.t("Cancel"))])
+        return
+    text = answer.text or ""
+    if not MIN_DESCRIPTION <= len(text) <= MAX_DESCRIPTION:
+        ctx.say(ctx.t("Please write {min} to {max} characters.", min=MIN_DESCRIPTION,
+                      max=ctx.t.number(MAX_DESCRIPTION)))
+        return
+    ctx.end()
+    try:
+        record_change(concern, "reopened", actor=_actor(ctx, concern), actor_role="worker",
+                      session=ctx.session, note=text[:1000])
+    except TransitionRefused:
+        ctx.say(ctx.t("{code} is still being handled; there is nothing to reopen.", code=concern.tracking_code))
+        return
+    add_note(concern, "reopen", text, actor=_actor(ctx, concern), session=ctx.session)
+    for officer in officers(ctx):
+        ctx.notify(officer, N_("A worker says {code} is not resolved:\n{text}"),
+                   options=[(f"/case {concern.tracking_code}", N_("Open"))], code=concern.tracking_code, text=text)
+    ctx.say(ctx.t("{code} is reopened. The union will look at it again.", code=concern.tracking_code),
+            main_menu(ctx))
+
+
+@command("reply")
+def reply(ctx: Context) -> None:
+    """Answer the union's question about one of my concerns."""
+    concern = concern_for_follower(ctx, ctx.incoming.args)
+    if concern is None:
+        return
+    if last_asker(concern, session=ctx.session) is None:
+        ctx.say(ctx.t("The union has not asked anything about {code}.", code=concern.tracking_code))
+        return
+    ctx.start("reply", "text", {"concern": concern.id})
+
+
+@step("reply", "text")
+def ask_reply_text(ctx: Context, answer: Incoming | None) -> None:
+    """The reply, relayed to the officer who asked, without the worker's name."""
+    concern = _followed(ctx)
+    if answer is None:
+        ctx.say(ctx.t("Type your reply to the union about {code}.", code=concern.tracking_code),
+                [Option("cancel", ctx.t("Cancel"))])
+        return
+    text = answer.text or ""
+    if not 1 <= len(text) <= MAX_DESCRIPTION:
+        ctx.say(ctx.t("Please write {min} to {max} characters.", min=1, max=ctx.t.number(MAX_DESCRIPTION)))
+        return
+    add_note(concern, "reply", text, actor=_actor(ctx, concern), session=ctx.session)
+    asker = last_asker(concern, session=ctx.session)
+    if asker is not None:
+        ctx.notify(asker, N_("The worker replied about {code}:\n{text}"),
+                   options=[(f"/case {concern.tracking_code}", N_("Open"))], code=concern.tracking_code, text=text)
+    ctx.end()
+    ctx.say(ctx.t("Your reply was sent to the union."), main_menu(ctx))

@@ -76,10 +76,20 @@ class Concern(SQLModel, table=True):
     status: str = Field(default="new", max_length=16, index=True)
     me_too: int = 1
     merged_into_id: int | None = Field(default=None, foreign_key="concern.id", index=True)
-    rating: int | None = None
     reject_reason: str | None = Field(default=None, max_length=500)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Rating(SQLModel, table=True):
+    """A follower's rating (1 to 5) of how a concern was answered."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    concern_id: int = Field(foreign_key="concern.id", index=True)
+    # None for the holder of an anonymous concern's code.
+    person_id: int | None = Field(default=None, foreign_key="person.id")
+    score: int
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
 class Attachment(SQLModel, table=True):
@@ -133,8 +143,10 @@ class Assignment(SQLModel, table=True):
     answer_messenger: str | None = Field(default=None, max_length=16)
     answered_by: int | None = Field(default=None, foreign_key="person.id")
     answered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
-    extension_until: date | None = None
+    extension_requested: date | None = None
     extension_reason: str | None = Field(default=None, max_length=500)
+    extension_status: str | None = Field(default=None, max_length=16)  # requested|approved|refused
+    relayed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     assigned_by: int | None = Field(default=None, foreign_key="person.id")
     assigned_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 

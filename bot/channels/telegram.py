@@ -91,6 +91,8 @@ async def send(bot: Any, chat_id: str, text: str, markup: InlineKeyboardMarkup |
 async def on_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Handle any update: normalise it, let the core decide, render the replies."""
     core: Core = context.bot_data["core"]
+    if core.deep_link_base is None:
+        core.deep_link_base = f"https://t.me/{context.bot.username}?start="
     incoming = to_incoming(update)
     if update.callback_query is not None:
         await update.callback_query.answer()
