@@ -71,3 +71,16 @@ def make_core(tmp_path: Path) -> Callable[..., Core]:
         return build_core(make_settings(tmp_path, **overrides))
 
     return build
+
+
+@pytest.fixture
+async def loop(tmp_path: Path) -> AsyncIterator[TelegramHarness]:
+    """A Telegram app whose settings name user 1 as admin (see tests/cast.py)."""
+    settings = make_settings(tmp_path, admin_ids="telegram:1")
+    core = build_core(settings)
+    api = FakeBotAPI()
+    app = build_telegram_application(settings, core, request=api, rate_limit=False)
+    await app.initialize()
+    yield TelegramHarness(app, api, core)
+    await app.shutdown()
+    core.engine.dispose()

@@ -3,89 +3,14 @@ the worker receives both answers in their language and rates them."""
 
 from __future__ import annotations
 
-import re
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from pathlib import Path
-
-import pytest
 from sqlmodel import select
 
-from bot.app import build_core, build_telegram_application
 from storage.db import new_session
 from storage.models import Assignment, Concern, Invitation, OutboxMessage, Person, Rating, StatusChange
-from tests.conftest import TelegramHarness, make_settings
-from tests.fake_telegram import TelegramPerson
-
-ADMIN, OFFICER, LABOUR, INSURANCE, WORKER, OTHER = 1, 2, 3, 4, 5, 6
-
-
-@pytest.fixture
-async def loop(tmp_path: Path) -> AsyncIterator[TelegramHarness]:
-    from tests.fake_telegram import FakeBotAPI
-
-    settings = make_settings(tmp_path, admin_ids=f"telegram:{ADMIN}")
-    core = build_core(settings)
-    api = FakeBotAPI()
-    app = build_telegram_application(settings, core, request=api, rate_limit=False)
-    await app.initialize()
-    yield TelegramHarness(app, api, core)
-    await app.shutdown()
-    core.engine.dispose()
-
-
-@dataclass
-class Cast:
-    admin: TelegramPerson
-    officer: TelegramPerson
-    labour: TelegramPerson
-    insurance: TelegramPerson
-    worker: TelegramPerson
-
-
-async def onboard(person: TelegramPerson, lang: str = "vi") -> None:
-    await person.send("/start")
-    await person.press(f"lang:{lang}")
-    await person.press("agree")
-
-
-async def invite(admin: TelegramPerson, args: str) -> str:
-    replies = await admin.send(f"/invite {args}")
-    match = re.search(r"start=(inv_[\w-]+)", replies[-1].text)
-    assert match, replies[-1].text
-    return match.group(1)
-
-
-async def staff_up(loop: TelegramHarness) -> Cast:
-    cast = Cast(
-        admin=loop.person(ADMIN, "Hà", "Admin"), officer=loop.person(OFFICER, "Minh", "Cán bộ"),
-        labour=loop.person(LABOUR, "Sở", "LĐTBXH"), insurance=loop.person(INSURANCE, "BHXH", "Tỉnh"),
-        worker=loop.person(WORKER, "Lan", "Nguyễn", language_code="en"),
-    )
-    await onboard(cast.admin)
-    for person, args in ((cast.officer, "officer"), (cast.labour, "agency sldtbxh"),
-                         (cast.insurance, "agency bhxh")):
-        await onboard(person)
-        token = await invite(cast.admin, args)
-        await person.send(f"/start {token}")
-    return cast
-
-
-async def submit(worker: TelegramPerson, *, visibility: str = "vis:union", lang: str = "en") -> str:
-    await onboard(worker, lang)
-    await worker.press("/new")
-    await worker.press("cat:wages")
-    await worker.send("Công ty TNHH Minh Phát")
-    await worker.press("place:kcn_dinh_tram")
-    await worker.send("Công ty chưa trả lương làm thêm giờ tháng 6.")
-    await worker.send_photo("payslip-photo")
-    await worker.press("files:done")
-    await worker.press(visibility)
-    replies = await worker.press("send")
-    match = re.search(r"KN-[0-9A-Z]{4}-[0-9A-Z]{4}", replies[0].text)
-    assert match
-    return match.group(0)
-
+from tests.cast import (
+    ADMIN, INSURANCE, LABOUR, OFFICER, OTHER, WORKER, invite, onboard, staff_up, submit,
+)
+from tests.conftest import TelegramHarness
 
 async def test_worker_to_two_agencies_and_back(loop: TelegramHarness) -> None:
     cast = await staff_up(loop)
