@@ -10,9 +10,9 @@ from importlib import resources
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_datetime
-from babel.numbers import format_decimal
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
+from babel.numbers import format_decimal
 
 LOCALES = ("vi", "en")
 # Vietnamese style is fixed by the issue (20/08/2024); English spells the month to avoid 08/20.

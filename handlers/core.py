@@ -173,7 +173,10 @@ class Command:
 COMMANDS: dict[str, Command] = {}
 
 
-def command(name: str, *, roles: tuple[str, ...] = ()) -> Callable[[Callable[[Context], None]], Callable[[Context], None]]:
+Handler = Callable[[Context], None]
+
+
+def command(name: str, *, roles: tuple[str, ...] = ()) -> Callable[[Handler], Handler]:
     """Register a command, optionally only for some roles (admins may use every command)."""
 
     def register(function: Callable[[Context], None]) -> Callable[[Context], None]:

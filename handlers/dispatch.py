@@ -17,7 +17,15 @@ from bot.config import Settings
 from bot.i18n import Catalogs
 from handlers import admin, agency, officer, worker  # noqa: F401  (register commands and steps)
 from handlers.core import (
-    ACCEPTED_MEDIA, COMMANDS, FLOWS, Context, Incoming, Reply, clean_text, may_use, parse_command,
+    ACCEPTED_MEDIA,
+    COMMANDS,
+    FLOWS,
+    Context,
+    Incoming,
+    Reply,
+    clean_text,
+    may_use,
+    parse_command,
 )
 from storage.db import new_session
 from storage.dialogs import claim_update, dialog_data, load_dialog, save_dialog
@@ -90,7 +98,7 @@ class Core:
         self.admin_ids = set(settings.admin_ids)
         self.quota = DailyQuota(settings.daily_concern_limit, settings.zone)
         self.outbox_waiting = False
-        self.deep_link_base: str | None = None  # set by the Telegram channel once it knows its name  # set when a handled event wrote to the outbox
+        self.deep_link_base: str | None = None  # set by the Telegram channel once it knows its name
 
     def handle(self, incoming: Incoming, now: datetime | None = None) -> list[Reply]:
         """Handle one event; everything it changed is committed before the replies return."""

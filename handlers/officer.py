@@ -9,15 +9,31 @@ from datetime import date, timedelta
 from bot.i18n import N_
 from handlers.core import Attachment, Context, Incoming, Option, command, step
 from handlers.views import (
-    STATUS_LABELS, agency_name, category_name, display_name, place_name,
+    STATUS_LABELS,
+    agency_name,
+    category_name,
+    display_name,
+    place_name,
 )
 from storage.cases import (
-    add_note, assign, assignments_of, followers, mark_relayed, merge_concerns, notes_of, queue,
+    add_note,
+    assign,
+    assignments_of,
+    followers,
+    mark_relayed,
+    merge_concerns,
+    notes_of,
+    queue,
     queue_counts,
 )
 from storage.concerns import (
-    OPEN_STATES, TransitionRefused, attachments_of, get_concern_by_code, history_of,
-    parse_tracking_code, record_change,
+    OPEN_STATES,
+    TransitionRefused,
+    attachments_of,
+    get_concern_by_code,
+    history_of,
+    parse_tracking_code,
+    record_change,
 )
 from storage.models import Assignment, Concern, Person
 from storage.people import people_with_role

@@ -8,8 +8,14 @@ from handlers.officer import officers
 from handlers.views import STATUS_LABELS, concern_view, main_menu
 from storage.cases import add_note, add_rating, followers, has_rated, last_asker
 from storage.concerns import (
-    OPEN_STATES, TransitionRefused, concerns_by_author, create_concern, get_concern_by_code,
-    looks_like_tracking_code, parse_tracking_code, record_change,
+    OPEN_STATES,
+    TransitionRefused,
+    concerns_by_author,
+    create_concern,
+    get_concern_by_code,
+    looks_like_tracking_code,
+    parse_tracking_code,
+    record_change,
 )
 from storage.models import Concern, Enterprise, Person
 from storage.people import forget_person, record_consent, set_locale

@@ -14,8 +14,16 @@ from storage.db import new_session
 from storage.models import Concern, DialogState, Enterprise, ProcessedUpdate
 from tests.conftest import make_settings
 from tests.worker_flow import (
-    DESCRIPTION, buttons_of, codes_in, dialog_row, onboard, reach_summary, rows, submit_concern,
-    telegram_app, text_of,
+    DESCRIPTION,
+    buttons_of,
+    codes_in,
+    dialog_row,
+    onboard,
+    reach_summary,
+    rows,
+    submit_concern,
+    telegram_app,
+    text_of,
 )
 
 STICKER = {"file_id": "stk-1", "file_unique_id": "stk-1u", "type": "regular", "width": 512, "height": 512,

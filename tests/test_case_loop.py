@@ -8,9 +8,18 @@ from sqlmodel import select
 from storage.db import new_session
 from storage.models import Assignment, Concern, Invitation, OutboxMessage, Person, Rating, StatusChange
 from tests.cast import (
-    ADMIN, INSURANCE, LABOUR, OFFICER, OTHER, WORKER, invite, onboard, staff_up, submit,
+    INSURANCE,
+    LABOUR,
+    OFFICER,
+    OTHER,
+    WORKER,
+    invite,
+    onboard,
+    staff_up,
+    submit,
 )
 from tests.conftest import TelegramHarness
+
 
 async def test_worker_to_two_agencies_and_back(loop: TelegramHarness) -> None:
     cast = await staff_up(loop)

@@ -12,7 +12,8 @@ import time
 from pathlib import Path
 
 import pytest
-from sqlmodel import create_engine, select as sql_select
+from sqlmodel import create_engine
+from sqlmodel import select as sql_select
 
 from storage.db import new_session
 from storage.models import Concern, DialogState, Person

@@ -11,7 +11,14 @@ from storage.db import new_session
 from storage.models import Concern, StatusChange
 from tests.conftest import make_settings
 from tests.worker_flow import (
-    CODE, buttons_of, codes_in, onboard, person_row, rows, submit_concern, text_of,
+    CODE,
+    buttons_of,
+    codes_in,
+    onboard,
+    person_row,
+    rows,
+    submit_concern,
+    text_of,
 )
 
 

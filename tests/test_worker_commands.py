@@ -13,7 +13,14 @@ from storage.db import new_session
 from storage.models import Concern
 from tests.conftest import make_settings
 from tests.worker_flow import (
-    DESCRIPTION, buttons_of, dialog_row, onboard, person_row, rows, submit_concern, text_of,
+    DESCRIPTION,
+    buttons_of,
+    dialog_row,
+    onboard,
+    person_row,
+    rows,
+    submit_concern,
+    text_of,
 )
 
 

@@ -7,12 +7,21 @@ from sqlmodel import select
 
 from bot.config import Settings
 from storage.db import new_session
-from storage.models import Attachment, Concern, Enterprise, Person, StatusChange
+from storage.models import Attachment, Concern, Enterprise, StatusChange
 from tests.conftest import make_settings
 from tests.worker_flow import (
-    CODE, DESCRIPTION, buttons_of, codes_in, dialog_row, onboard, person_row, reach_summary, rows,
-    submit_concern, text_of,
+    DESCRIPTION,
+    buttons_of,
+    codes_in,
+    dialog_row,
+    onboard,
+    person_row,
+    reach_summary,
+    rows,
+    submit_concern,
+    text_of,
 )
+
 
 @pytest.fixture
 def settings(tmp_path) -> Settings:

@@ -7,14 +7,18 @@ import logging
 from typing import Any
 
 from telegram import (
-    BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update,
+    BotCommand,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    Update,
 )
 from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import Application, ContextTypes
 
 from bot.channels import split_text
 from bot.i18n import N_
-from handlers.core import Attachment, Incoming, Option, Reply
+from handlers.core import Attachment, Incoming, Option
 from handlers.dispatch import Core
 from storage.models import OutboxMessage
 

@@ -1,0 +1,143 @@
+"""The store: durable SQLite, reference data from the bundled or an edited file."""
+
+from __future__ import annotations
+
+import tomllib
+from importlib import resources
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlmodel import select
+
+from bot.app import build_core
+from bot.config import Settings
+from storage.db import create_db_engine, new_session
+from storage.models import ReferenceItem
+from storage.reference import (
+    ReferenceError,
+    list_items,
+    match_enterprises,
+    read_reference_file,
+    remember_enterprise,
+    search_key,
+)
+from tests.conftest import make_settings
+from tests.worker_flow import buttons_of, onboard, submit_concern, telegram_app, text_of
+
+
+@pytest.fixture
+def settings(tmp_path) -> Settings:
+    return make_settings(tmp_path, flood_messages=1000)
+
+
+def test_sqlite_file_is_in_wal_mode_with_full_synchronous_commits(core) -> None:
+    with core.engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+        assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+
+
+def test_normal_synchronous_when_configured(tmp_path: Path) -> None:
+    engine = create_db_engine(f"sqlite:///{tmp_path}/n.db", synchronous="NORMAL")
+    with engine.connect() as connection:
+        assert connection.execute(text("PRAGMA synchronous")).scalar() == 1
+    engine.dispose()
+
+
+def test_database_folder_is_created(tmp_path: Path) -> None:
+    engine = create_db_engine(f"sqlite:///{tmp_path}/deep/er/kiennghi.db")
+    assert (tmp_path / "deep" / "er" / "kiennghi.db").exists()
+    engine.dispose()
+
+
+def test_bundled_reference_data_is_loaded(core) -> None:
+    with new_session(core.engine) as session:
+        counts = {kind: len(list_items(kind, session=session))
+                  for kind in ("category", "industrial_park", "district", "agency")}
+        wages = session.get(ReferenceItem, ("category", "wages"))
+    assert counts == {"category": 13, "industrial_park": 8, "district": 10, "agency": 11}
+    assert (wages.name_vi, wages.name_en) == ("Tiền lương, thưởng", "Wages and bonuses")
+
+
+def test_building_the_core_twice_does_not_duplicate_reference_data(tmp_path: Path, make_core) -> None:
+    make_core().engine.dispose()
+    core = make_core()
+    with new_session(core.engine) as session:
+        assert len(list(session.exec(select(ReferenceItem)))) == 13 + 8 + 10 + 11
+
+
+def _edited_reference(tmp_path: Path, *, drop: set[str], rename: dict[str, str] | None = None) -> Path:
+    """A copy of the bundled file without some codes and with some English names changed."""
+    bundled = tomllib.loads(resources.files("storage").joinpath("reference/bac_giang.toml").read_text("utf-8"))
+    lines = []
+    for kind in ("category", "industrial_park", "district", "agency"):
+        for entry in bundled[kind]:
+            if entry["code"] in drop:
+                continue
+            english = (rename or {}).get(entry["code"], entry["en"])
+            lines += [f"[[{kind}]]", f'code = "{entry["code"]}"', f'vi = "{entry["vi"]}"',
+                      f'en = "{english}"', ""]
+    lines += ["[[enterprise]]", 'name = "Công ty TNHH Fuhong Precision"', ""]
+    path = tmp_path / "reference.toml"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
+
+
+async def test_reference_file_override_hides_removed_items_but_old_concerns_keep_their_names(
+        tmp_path: Path, make_core) -> None:
+    async with telegram_app(make_core(flood_messages=1000)) as telegram:
+        lan = telegram.person(901)
+        await onboard(lan, "en")
+        code = await submit_concern(lan, category="childcare", place="kcn_van_trung")
+
+    path = _edited_reference(tmp_path, drop={"childcare", "kcn_van_trung"}, rename={"wages": "Pay"})
+    core = make_core(flood_messages=1000, reference_file=path)
+    with new_session(core.engine) as session:
+        categories = list_items("category", session=session)
+        parks = list_items("industrial_park", session=session)
+        removed = session.get(ReferenceItem, ("category", "childcare"))
+    assert len(categories) == 12 and "childcare" not in [c.code for c in categories]
+    assert len(parks) == 7
+    assert removed is not None and removed.active is False
+
+    async with telegram_app(core) as telegram:
+        lan = telegram.person(901)
+        replies = await lan.send("/new")
+        assert "cat:childcare" not in buttons_of(replies)
+        assert ("Pay", "cat:wages") in [b for c in replies for b in c.buttons]
+        await lan.press("cat:wages")
+        replies = await lan.send("Fuhong")  # enterprises listed in the file are offered
+        assert "Công ty TNHH Fuhong Precision" in [label for c in replies for label, _ in c.buttons]
+        await lan.press("ent:typed")
+        await lan.send("/cancel")
+        seen = text_of(await lan.send(code))
+        assert "Topic: Kindergartens and schools for workers' children" in seen
+
+    # Putting the item back in the file makes it active again.
+    core.engine.dispose()
+    core = make_core(flood_messages=1000)
+    with new_session(core.engine) as session:
+        assert session.get(ReferenceItem, ("category", "childcare")).active is True
+    core.engine.dispose()
+
+
+def test_malformed_reference_file_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text("[[category]\n", encoding="utf-8")
+    with pytest.raises(ReferenceError, match="REFERENCE_FILE"):
+        read_reference_file(path)
+    with pytest.raises(ReferenceError, match="REFERENCE_FILE"):
+        build_core(make_settings(tmp_path, reference_file=tmp_path / "nowhere.toml"))
+
+
+def test_enterprise_search_ignores_case_diacritics_and_punctuation(core) -> None:
+    assert search_key("Công ty TNHH Đức Thành!") == "cong ty tnhh duc thanh"
+    with new_session(core.engine) as session:
+        remember_enterprise("Công ty TNHH Đức Thành", session=session)
+        remember_enterprise("CÔNG TY TNHH ĐỨC THÀNH", session=session)  # the same one
+        session.commit()
+        assert [e.name for e in match_enterprises("duc thanh", session=session)] == ["Công ty TNHH Đức Thành"]
+        assert [e.name for e in match_enterprises("ĐỨC", session=session)] == ["Công ty TNHH Đức Thành"]
+        assert match_enterprises("Hồng Hải", session=session) == []
+        assert match_enterprises("!!!", session=session) == []
