@@ -1,0 +1,42 @@
+"""`kiennghi shell --as ROLE`: each role can be tried in the terminal."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from bot.channels.terminal import run_terminal, take_role
+from handlers.dispatch import Core
+
+
+def shell(core: Core, role: str, lines: str) -> str:
+    out = io.StringIO()
+    run_terminal(core, io.StringIO(lines), out, user_id=take_role(core, role), prompt=False)
+    return out.getvalue()
+
+
+def test_worker_then_officer_then_agency_in_the_terminal(core: Core) -> None:
+    worker = shell(core, "worker", "/start\n2\n1\n/new\n1\n1\n1\nCông ty nợ lương tháng 6 chưa trả.\n1\n1\n1\n")
+    code = worker.split("Tracking code: ")[1].split()[0]
+    queue = shell(core, "officer", "/queue\n")
+    assert code in queue and "1. " + code in queue
+    assigned = shell(core, "officer", f"/assign {code}\n1\n/cancel\n/assign {code}\n1\n12\n1\n")
+    assert "Cancelled" in assigned or "Đã hủy" in assigned
+    mine = shell(core, "agency:sldtbxh", "/mine\n")
+    assert code in mine
+    answered = shell(core, "agency:sldtbxh", f"/answer {code}\nSở đã làm việc với doanh nghiệp.\n1\n")
+    assert code in answered
+    # The worker, back in the shell, hears nothing until the union relays; then the answer.
+    relayed = shell(core, "officer", f"/relay {code}\n")
+    # In a shell every terminal person is "here": messages for others print with their address.
+    assert "[→ worker]" in relayed and "Sở đã làm việc với doanh nghiệp." in relayed
+    news = shell(core, "worker", f"/status {code}\n")
+    assert "Sở đã làm việc với doanh nghiệp." in news
+
+
+def test_unknown_role_or_agency_is_refused(core: Core) -> None:
+    with pytest.raises(ValueError):
+        take_role(core, "mayor")
+    with pytest.raises(ValueError):
+        take_role(core, "agency:nowhere")
