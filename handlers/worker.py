@@ -368,8 +368,9 @@ def ask_description(ctx: Context, answer: Incoming | None) -> None:
     if media is not None:
         if len(files) < MAX_ATTACHMENTS:
             files.append({"kind": media.kind, "file_id": media.file_id, "size": media.size})
-        ctx.say(ctx.t("File received. Please also describe the concern in words or in a voice note."))
-        return
+        if not answer.text:  # a caption, if any, is the description
+            ctx.say(ctx.t("File received. Please also describe the concern in words or in a voice note."))
+            return
     text = answer.text or ""
     if len(text) < MIN_DESCRIPTION:
         ctx.say(ctx.t("That is too short. Please write at least {min} characters, "

@@ -54,8 +54,7 @@ def parse_tracking_code(text: str) -> str | None:
     """The canonical code for what a person typed (any case, dashes or not), or None."""
     cleaned = text.strip().upper().translate(_CROCKFORD_ALIASES)
     cleaned = cleaned.replace("K N", "KN")
-    if cleaned.startswith("KN"):
-        cleaned = cleaned[2:]
+    # The pattern's own optional KN lets a code whose symbols begin with KN read without its prefix.
     match = _CODE_TEXT.match(cleaned.strip(" -"))
     if match is None:
         return None

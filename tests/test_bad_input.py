@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import unicodedata
 from collections.abc import Iterator
@@ -273,6 +274,23 @@ async def test_flood_gets_one_slow_down_reply_then_silence_and_spares_others(mak
             assert await lan.send(f"tin nhắn {number}") == []
         replies = await hoa.send("/start")
         assert replies and "sending messages very fast" not in text_of(replies)
+
+
+async def test_after_a_flood_the_buttons_of_the_current_step_still_work(make_core) -> None:
+    core = make_core(flood_messages=3, flood_window_seconds=0.4)
+    async with telegram_app(core) as telegram:
+        lan = telegram.person(835)
+        await onboard(lan, "en")
+        await asyncio.sleep(0.5)
+        await lan.send("/new")
+        await lan.send("?")
+        await lan.send("??")
+        warned = await lan.send("???")
+        assert "sending messages very fast" in text_of(warned)
+        await asyncio.sleep(0.5)
+        replies = await lan.press("cat:meals")
+        assert "earlier message" not in text_of(replies)
+        assert buttons_of(replies) == ["ent:none", "cancel"]
 
 
 async def test_daily_concern_limit_refuses_a_second_new_politely(make_core) -> None:

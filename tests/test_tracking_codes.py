@@ -57,6 +57,11 @@ def test_code_is_recognised_in_any_case_without_dashes_or_with_spaces(typed: str
     assert parse_tracking_code(typed) == "KN-7K3M-Q9XA"
 
 
+@pytest.mark.parametrize("typed", ["KNAB-CDEF", "knab cdef", "KNABCDEF", "KN-KNAB-CDEF", "kn knabcdef"])
+def test_code_whose_symbols_begin_with_kn_is_recognised_with_or_without_prefix(typed: str) -> None:
+    assert parse_tracking_code(typed) == "KN-KNAB-CDEF"
+
+
 def test_letters_that_look_like_digits_are_read_as_the_digits() -> None:
     assert parse_tracking_code("KN-OOIL-1234") == "KN-0011-1234"
 

@@ -372,6 +372,31 @@ async def test_photo_at_the_description_step_is_kept_but_words_are_still_asked(t
     assert [f.file_id for f in rows(telegram.core.engine, Attachment)] == ["early-photo"]
 
 
+async def test_caption_of_a_photo_at_the_description_step_is_the_description(telegram) -> None:
+    lan = await _at_description(telegram, 534)
+    replies = await lan.send_photo("payslip", caption=DESCRIPTION)
+    assert "Step 5 of 6" in text_of(replies)
+    await lan.press("files:done")
+    replies = await lan.press("vis:union")
+    assert f"Content: {DESCRIPTION}" in text_of(replies)
+    assert "Photos and documents: 1" in text_of(replies)
+    await lan.press("send")
+    assert rows(telegram.core.engine, Concern)[0].description == DESCRIPTION
+    assert [f.file_id for f in rows(telegram.core.engine, Attachment)] == ["payslip"]
+
+
+async def test_too_short_caption_keeps_the_photo_and_asks_for_more_words(telegram) -> None:
+    lan = await _at_description(telegram, 535)
+    replies = await lan.send_photo("payslip", caption="Lương")
+    assert "too short" in text_of(replies)
+    assert dialog_row(telegram.core.engine, "telegram", 535).step == "description"
+    await lan.send(DESCRIPTION)
+    await lan.press("files:done")
+    await lan.press("vis:union")
+    await lan.press("send")
+    assert [f.file_id for f in rows(telegram.core.engine, Attachment)] == ["payslip"]
+
+
 # ---- summary: edit, cancel -----------------------------------------------------------------
 
 
@@ -398,6 +423,16 @@ async def test_edit_changes_one_field_and_returns_to_the_summary(telegram) -> No
     await lan.press("edit:place")
     replies = await lan.press("place:yen_the")
     assert "Place: Yên Thế District" in text_of(replies)
+
+    await lan.press("edit")
+    await lan.press("edit:enterprise")
+    replies = await lan.press("ent:none")
+    assert buttons_of(replies) == ["send", "edit", "cancel"]
+    assert "Enterprise: –" in text_of(replies)
+    await lan.press("edit")
+    await lan.press("edit:enterprise")
+    replies = await lan.send("Công ty TNHH Minh Phát")
+    assert "Enterprise: Công ty TNHH Minh Phát" in text_of(replies)
 
     await lan.press("edit")
     replies = await lan.press("edit:back")
