@@ -98,6 +98,7 @@ class Context:
     now: datetime
     quota: Any = None  # handlers.dispatch.DailyQuota
     deep_link_base: str | None = None  # e.g. https://t.me/<bot>?start= when Telegram runs
+    forget_dialog: bool = False  # drop the chat's dialog row instead of stamping it
     replies: list[Reply] = field(default_factory=list)
 
     def say(self, text: str, options: list[Option] | None = None, *, columns: int = 1,

@@ -28,7 +28,7 @@ from handlers.core import (
     parse_command,
 )
 from storage.db import new_session
-from storage.dialogs import claim_update, dialog_data, load_dialog, save_dialog
+from storage.dialogs import claim_update, dialog_data, drop_dialog, load_dialog, save_dialog
 from storage.models import OutboxMessage, utcnow
 from storage.people import get_or_create_person, set_role
 
@@ -129,10 +129,13 @@ class Core:
             if not shown and (ctx.state.flow, ctx.state.step) == position:
                 # A reply without choices (a refusal, a flood warning) leaves the step's choices valid.
                 shown = json.loads(state.options or "[]")
-            save_dialog(
-                state, flow=ctx.state.flow, step=ctx.state.step, data=ctx.data,
-                options=shown, session=session,
-            )
+            if ctx.forget_dialog:
+                drop_dialog(state, session=session)
+            else:
+                save_dialog(
+                    state, flow=ctx.state.flow, step=ctx.state.step, data=ctx.data,
+                    options=shown, session=session,
+                )
             if any(isinstance(obj, OutboxMessage) for obj in session.new):
                 self.outbox_waiting = True
             try:

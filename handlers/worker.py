@@ -357,16 +357,15 @@ def ask_description(ctx: Context, answer: Incoming | None) -> None:
     files = ctx.data.setdefault("attachments", [])
     media = answer.attachment
     if media is not None and media.kind in ("voice", "audio"):
-        if len(files) >= MAX_ATTACHMENTS:
-            ctx.say(ctx.t("You have already added {max} files, the most allowed.", max=MAX_ATTACHMENTS))
-            return
+        # A spoken description replaces an earlier one; it is not one of the 5 photos or documents.
+        files[:] = [f for f in files if f["kind"] != "voice"]
         files.append({"kind": "voice", "file_id": media.file_id, "size": media.size})
         ctx.data["description"] = ctx.data.get("description") or ""
         ctx.say(ctx.t("Voice note received."))
         _advance(ctx, "attachments")
         return
     if media is not None:
-        if len(files) < MAX_ATTACHMENTS:
+        if len(_documents(files)) < MAX_ATTACHMENTS:
             files.append({"kind": media.kind, "file_id": media.file_id, "size": media.size})
         if not answer.text:  # a caption, if any, is the description
             ctx.say(ctx.t("File received. Please also describe the concern in words or in a voice note."))
@@ -397,21 +396,27 @@ def ask_attachments(ctx: Context, answer: Incoming | None) -> None:
     if answer.choice == "files:done":
         _advance(ctx, "visibility")
         return
-    if answer.attachment is None:
+    media = answer.attachment
+    if media is None or media.kind in ("voice", "audio"):
         ctx.say(ctx.t("Please send a photo or a document, or choose “{done}”.", done=done[0].label), done)
         return
-    if len(files) >= MAX_ATTACHMENTS:
+    if len(_documents(files)) >= MAX_ATTACHMENTS:
         ctx.say(ctx.t("You have already added {max} files, the most allowed.", max=MAX_ATTACHMENTS))
         _advance(ctx, "visibility")
         return
-    media = answer.attachment
     files.append({"kind": media.kind, "file_id": media.file_id, "size": media.size})
-    if len(files) >= MAX_ATTACHMENTS:
-        ctx.say(ctx.t("File {n} of {max} received.", n=len(files), max=MAX_ATTACHMENTS))
+    count = len(_documents(files))
+    if count >= MAX_ATTACHMENTS:
+        ctx.say(ctx.t("File {n} of {max} received.", n=count, max=MAX_ATTACHMENTS))
         _advance(ctx, "visibility")
         return
     ctx.say(ctx.t("File {n} of {max} received. Send another, or choose “Done”.",
-                  n=len(files), max=MAX_ATTACHMENTS), [Option("files:done", ctx.t("Done"))])
+                  n=count, max=MAX_ATTACHMENTS), [Option("files:done", ctx.t("Done"))])
+
+
+def _documents(files: list[dict[str, object]]) -> list[dict[str, object]]:
+    """The photos and documents among the files (a voice note is the description, not one of them)."""
+    return [f for f in files if f["kind"] != "voice"]
 
 
 @step("new", "visibility")
@@ -516,6 +521,9 @@ def submit(ctx: Context) -> None:
     )
     ctx.quota.use(ctx.who, ctx.now)
     ctx.end()
+    # The chat's dialog row would otherwise be stamped in the same instant as an anonymous
+    # concern, tying the two together for anyone reading the database.
+    ctx.forget_dialog = anonymous
     code = concern.tracking_code
     ctx.say(ctx.t("Your concern has been sent.\nTracking code: {code}", code=code))
     if anonymous:

@@ -6,7 +6,7 @@ import json
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete
+from sqlalchemy import delete, inspect
 from sqlmodel import Session, col
 
 from storage.models import DialogState, ProcessedUpdate, utcnow
@@ -34,6 +34,12 @@ def save_dialog(
     state.options = json.dumps(options, ensure_ascii=False)
     state.updated_at = utcnow()
     session.add(state)
+
+
+def drop_dialog(state: DialogState, *, session: Session) -> None:
+    """Delete the chat's dialog row (leaving no trace of when it last changed)."""
+    if state in session and inspect(state).persistent:
+        session.delete(state)
 
 
 def claim_update(messenger: str, update_key: str, *, session: Session) -> bool:

@@ -277,17 +277,17 @@ async def test_flood_gets_one_slow_down_reply_then_silence_and_spares_others(mak
 
 
 async def test_after_a_flood_the_buttons_of_the_current_step_still_work(make_core) -> None:
-    core = make_core(flood_messages=3, flood_window_seconds=0.4)
+    core = make_core(flood_messages=3, flood_window_seconds=0.6)
     async with telegram_app(core) as telegram:
         lan = telegram.person(835)
         await onboard(lan, "en")
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(0.7)
         await lan.send("/new")
         await lan.send("?")
         await lan.send("??")
         warned = await lan.send("???")
         assert "sending messages very fast" in text_of(warned)
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(0.7)
         replies = await lan.press("cat:meals")
         assert "earlier message" not in text_of(replies)
         assert buttons_of(replies) == ["ent:none", "cancel"]

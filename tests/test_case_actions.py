@@ -209,3 +209,12 @@ async def test_outbox_survives_a_restart(loop: TelegramHarness, settings) -> Non
         assert await app.bot_data["sender"].drain() == 0  # sent once
     finally:
         await app.shutdown()
+
+
+async def test_anonymous_submission_leaves_no_timestamp_on_the_authors_chat(loop: TelegramHarness) -> None:
+    from storage.models import DialogState
+
+    cast = await staff_up(loop)
+    await submit(cast.worker, visibility="vis:anonymous")
+    with new_session(loop.core.engine) as session:
+        assert session.get(DialogState, ("telegram", str(WORKER))) is None
