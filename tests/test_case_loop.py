@@ -97,7 +97,7 @@ async def test_agency_never_sees_worker_identity(loop: TelegramHarness) -> None:
     await cast.labour.send("/mine")
     seen = "\n".join(c.text for c in loop.api.sent(LABOUR))
     assert code in seen
-    for secret in ("Lan", "Nguyễn", str(WORKER)):
+    for secret in ("Lan Nguyễn", "Nguyễn", f"telegram:{WORKER}", f"{WORKER}:"):
         assert secret not in seen
     assert not any(c.method == "sendPhoto" for c in loop.api.sent(LABOUR)), "attachments may identify"
     # Another agency cannot tell an assigned concern from one that does not exist.
