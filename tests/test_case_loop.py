@@ -42,7 +42,7 @@ async def test_worker_to_two_agencies_and_back(loop: TelegramHarness) -> None:
     loop.api.clear()
     await loop.drain_outbox()
     notice = loop.api.texts(LABOUR)[0]
-    assert code in notice and "20/08/2099" in notice  # QUY_CO_QUAN_PENDING
+    assert code in notice and "Quý cơ quan" in notice and "20/08/2099" in notice
     assert loop.api.texts(INSURANCE)
     worker_news = "\n".join(loop.api.texts(WORKER))
     assert "20 Aug 2099" in worker_news  # the worker chose English
