@@ -13,7 +13,8 @@ from sqlmodel import Session
 
 from bot.config import Settings
 from bot.i18n import Catalogs, Translator
-from storage.models import DialogState, Person
+from storage.dialogs import Dialog
+from storage.models import Person
 from storage.outbox import enqueue
 
 log = logging.getLogger(__name__)
@@ -93,7 +94,7 @@ class Context:
     incoming: Incoming
     person: Person
     t: Translator
-    state: DialogState
+    state: Dialog
     data: dict[str, Any]
     now: datetime
     quota: Any = None  # handlers.dispatch.DailyQuota

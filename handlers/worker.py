@@ -25,6 +25,7 @@ MIN_DESCRIPTION = 10
 MAX_DESCRIPTION = 3000
 MAX_ENTERPRISE = 200
 MAX_ATTACHMENTS = 5
+LANGUAGE_PROMPT = "Chọn ngôn ngữ / Choose your language:"
 LANGUAGE_OPTIONS = [Option("lang:vi", "Tiếng Việt"), Option("lang:en", "English")]
 
 
@@ -43,18 +44,21 @@ def start(ctx: Context) -> None:
         show_status(ctx, args)
         return
     ctx.end()
-    ctx.say(ctx.t(
+    welcome = ctx.t(
         "Welcome to kiennghi!\n"
         "Here you can send concerns and proposals to the provincial Labour Federation (LĐLĐ).\n"
         "Union officers read every concern and pass it to the responsible agency, "
         "which answers in writing."
-    ))
+    )
+    # One message, not two: fewer messages read better on a small screen.
     if ctx.person.locale is None:
-        ctx.start("onboard", "language")
+        ctx.state.flow, ctx.state.step = "onboard", "language"
+        ctx.say(f"{welcome}\n\n{LANGUAGE_PROMPT}", LANGUAGE_OPTIONS, columns=2)
     elif ctx.person.consent_at is None:
+        ctx.say(welcome)
         ctx.start("onboard", "consent")
     else:
-        ctx.say(ctx.t("What would you like to do?"), main_menu(ctx))
+        ctx.say(f"{welcome}\n\n{ctx.t('What would you like to do?')}", main_menu(ctx))
 
 
 @command("new")
@@ -176,7 +180,7 @@ def outside_dialog(ctx: Context) -> None:
 def ask_language(ctx: Context, answer: Incoming | None) -> None:
     """Choose Tiếng Việt or English."""
     if answer is None:
-        ctx.say("Chọn ngôn ngữ / Choose your language:", LANGUAGE_OPTIONS, columns=2)
+        ctx.say(LANGUAGE_PROMPT, LANGUAGE_OPTIONS, columns=2)
         return
     if answer.choice not in ("lang:vi", "lang:en"):
         ctx.say("Vui lòng chọn 1 hoặc 2. / Please choose 1 or 2.", LANGUAGE_OPTIONS, columns=2)
@@ -208,13 +212,12 @@ def ask_consent(ctx: Context, answer: Incoming | None) -> None:
         return
     record_consent(ctx.person, session=ctx.session, at=ctx.now)
     then = ctx.data.get("then")
-    ctx.say(ctx.t("Thank you."))
+    ctx.end()
     if then == "new":
-        ctx.end()
+        ctx.say(ctx.t("Thank you."))
         new_concern(ctx)
         return
-    ctx.end()
-    ctx.say(ctx.t("What would you like to do?"), main_menu(ctx))
+    ctx.say(ctx.t("Thank you. What would you like to do?"), main_menu(ctx))
 
 
 def privacy_notice(ctx: Context) -> str:

@@ -3,28 +3,59 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, inspect
-from sqlmodel import Session, col
+from sqlalchemy import Table, bindparam, delete
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import CursorResult
+from sqlmodel import Session, col, select
 
 from storage.models import DialogState, ProcessedUpdate, utcnow
 
+# The dialog row is read and written on every update: plain statements, built once, skip the
+# ORM's unit of work (its flush costs more than the write itself).
+_DIALOG: Table = DialogState.__table__  # type: ignore[attr-defined]
+_OF_CHAT = (_DIALOG.c.messenger == bindparam("m")) & (_DIALOG.c.chat_id == bindparam("c"))
+_LOAD = select(_DIALOG).where(_OF_CHAT)
+_DROP = delete(_DIALOG).where(_OF_CHAT)
+_FIELDS = ("flow", "step", "data", "options", "updated_at")
+_UPSERT = {
+    "sqlite": sqlite_insert(_DIALOG).on_conflict_do_update(
+        index_elements=["messenger", "chat_id"], set_={f: sqlite_insert(_DIALOG).excluded[f] for f in _FIELDS}),
+    "postgresql": postgresql_insert(_DIALOG).on_conflict_do_update(
+        index_elements=["messenger", "chat_id"], set_={f: postgresql_insert(_DIALOG).excluded[f] for f in _FIELDS}),
+}
 
-def load_dialog(messenger: str, chat_id: str, *, session: Session) -> DialogState:
-    """The chat's dialog state (a fresh, unsaved one if it has none)."""
-    state = session.get(DialogState, (messenger, chat_id))
-    return state or DialogState(messenger=messenger, chat_id=chat_id)
+
+@dataclass
+class Dialog:
+    """A chat's place in a dialog, as read from its `DialogState` row (a plain copy: cheap)."""
+
+    messenger: str
+    chat_id: str
+    flow: str | None = None
+    step: str | None = None
+    data: str = "{}"
+    options: str = "[]"
+    updated_at: datetime | None = None
 
 
-def dialog_data(state: DialogState) -> dict[str, Any]:
+def load_dialog(messenger: str, chat_id: str, *, session: Session) -> Dialog:
+    """The chat's dialog state (a fresh one if it has none); saved back by save_dialog."""
+    row = session.execute(_LOAD, {"m": messenger, "c": chat_id}).mappings().first()
+    return Dialog(**row) if row else Dialog(messenger, chat_id)
+
+
+def dialog_data(state: Dialog) -> dict[str, Any]:
     """The answers collected so far in the chat's dialog."""
     return json.loads(state.data or "{}")
 
 
 def save_dialog(
-    state: DialogState, *, flow: str | None, step: str | None, data: dict[str, Any],
+    state: Dialog, *, flow: str | None, step: str | None, data: dict[str, Any],
     options: list[list[str]], session: Session,
 ) -> None:
     """Store where the chat is and the choices last shown to it."""
@@ -33,17 +64,34 @@ def save_dialog(
     state.data = json.dumps(data, ensure_ascii=False)
     state.options = json.dumps(options, ensure_ascii=False)
     state.updated_at = utcnow()
-    session.add(state)
+    values = {"messenger": state.messenger, "chat_id": state.chat_id, **{f: getattr(state, f) for f in _FIELDS}}
+    upsert = _UPSERT.get(session.get_bind().dialect.name)
+    if upsert is not None:
+        session.execute(upsert, values)
+    else:
+        session.merge(DialogState(**values))
 
 
-def drop_dialog(state: DialogState, *, session: Session) -> None:
+def drop_dialog(state: Dialog, *, session: Session) -> None:
     """Delete the chat's dialog row (leaving no trace of when it last changed)."""
-    if state in session and inspect(state).persistent:
-        session.delete(state)
+    session.execute(_DROP, {"m": state.messenger, "c": state.chat_id})
+
+
+# INSERT ... ON CONFLICT DO NOTHING: one statement claims the update; no row inserted means it
+# was handled before (also when another process claimed it a moment ago).
+_PROCESSED: Table = ProcessedUpdate.__table__  # type: ignore[attr-defined]
+_CLAIM = {
+    "sqlite": sqlite_insert(_PROCESSED).on_conflict_do_nothing(),
+    "postgresql": postgresql_insert(_PROCESSED).on_conflict_do_nothing(),
+}
 
 
 def claim_update(messenger: str, update_key: str, *, session: Session) -> bool:
     """Record an update as handled; False when it was handled before (a redelivery)."""
+    claim = _CLAIM.get(session.get_bind().dialect.name)
+    if claim is not None:
+        result = session.execute(claim, {"messenger": messenger, "update_key": update_key, "at": utcnow()})
+        return bool(cast(CursorResult[Any], result).rowcount)
     if session.get(ProcessedUpdate, (messenger, update_key)) is not None:
         return False
     session.add(ProcessedUpdate(messenger=messenger, update_key=update_key))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import bindparam
 from sqlmodel import Session, col, select
 
 from storage.models import DialogState, Person, utcnow
@@ -11,12 +12,18 @@ from storage.models import DialogState, Person, utcnow
 STAFF_ROLES = ("admin", "officer", "agency")
 
 
+# Built once, run on every update: building a statement and its cache key costs more than
+# running it.
+_PERSON_BY_ACCOUNT = select(Person).where(
+    Person.messenger == bindparam("messenger"), Person.external_id == bindparam("external_id"))
+
+
 def get_or_create_person(
     messenger: str, external_id: str, *, chat_id: str, display_name: str, session: Session
 ) -> Person:
     """The person behind a messenger account, created on first contact."""
-    query = select(Person).where(Person.messenger == messenger, Person.external_id == external_id)
-    person = session.exec(query).first()
+    person = session.exec(
+        _PERSON_BY_ACCOUNT, params={"messenger": messenger, "external_id": external_id}).first()
     if person is None:
         person = Person(
             messenger=messenger, external_id=external_id, chat_id=chat_id,

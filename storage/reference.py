@@ -56,19 +56,34 @@ def sync_reference(data: dict[str, list[dict[str, str]]], *, session: Session) -
     for entry in data.get("enterprise", []):
         remember_enterprise(entry["name"], session=session)
     session.commit()
+    _CACHE.pop(str(session.get_bind().url), None)
+
+
+# Reference data changes only through sync_reference (at start-up) and the dialog reads it on
+# most steps, so each database's items are kept in memory, as detached read-only copies.
+_CACHE: dict[str, dict[tuple[str, str], ReferenceItem]] = {}
+
+
+def _all_items(session: Session) -> dict[tuple[str, str], ReferenceItem]:
+    key = str(session.get_bind().url)
+    items = _CACHE.get(key)
+    if items is None:
+        rows = session.exec(select(ReferenceItem).order_by(col(ReferenceItem.position))).all()
+        items = {(r.kind, r.code): ReferenceItem(**r.model_dump()) for r in rows}
+        _CACHE[key] = items
+    return items
 
 
 def list_items(kind: str, *, session: Session) -> list[ReferenceItem]:
     """Active items of one kind, in file order."""
-    query = select(ReferenceItem).where(ReferenceItem.kind == kind, col(ReferenceItem.active))
-    return list(session.exec(query.order_by(col(ReferenceItem.position))))
+    return [item for (k, _), item in _all_items(session).items() if k == kind and item.active]
 
 
 def get_item(kind: str, code: str | None, *, session: Session) -> ReferenceItem | None:
     """One item by kind and code, active or not (old concerns keep old codes)."""
     if not code:
         return None
-    return session.get(ReferenceItem, (kind, code))
+    return _all_items(session).get((kind, code))
 
 
 def search_key(text: str) -> str:

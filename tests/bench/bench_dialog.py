@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:  # run as a script: make `tests.fake_telegram` importable
     sys.path.insert(0, str(ROOT))
 
+from pydantic import SecretStr  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 from sqlmodel import func, select  # noqa: E402
 from telegram import Update  # noqa: E402
@@ -151,7 +152,8 @@ async def run_echo(updates: int) -> tuple[float, list[float], int]:
     app = ApplicationBuilder().token(TOKEN).request(api).get_updates_request(api).build()
 
     async def echo(update: Update, _context: Any) -> None:
-        await update.message.reply_text(update.message.text)  # type: ignore[union-attr]
+        assert update.message is not None and update.message.text is not None
+        await update.message.reply_text(update.message.text)
 
     app.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, echo))
     await app.initialize()
@@ -178,13 +180,14 @@ async def main_async(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="kiennghi-bench-") as folder:
         settings = Settings(  # type: ignore[call-arg]
             _env_file=None, database_url=f"sqlite:///{folder}/kiennghi.db",
-            telegram_bot_token=TOKEN, default_locale="vi", timezone="Asia/Ho_Chi_Minh",
+            telegram_bot_token=SecretStr(TOKEN), default_locale="vi", timezone="Asia/Ho_Chi_Minh",
+            sqlite_synchronous="FULL",  # the default, pinned: SQLITE_SYNCHRONOUS must not change it
         )
-        core = build_core(settings)  # the default store: WAL, synchronous as configured (FULL)
+        core = build_core(settings)  # the default durable store: WAL, synchronous=FULL
         with core.engine.connect() as connection:
             journal = connection.execute(text("PRAGMA journal_mode")).scalar()
-            synchronous = {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}.get(
-                connection.execute(text("PRAGMA synchronous")).scalar(), "?")
+            level = connection.execute(text("PRAGMA synchronous")).scalar()
+            synchronous = {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}.get(int(level or 0), "?")
         api = FakeBotAPI()
         app = build_telegram_application(settings, core, request=api, rate_limit=False)
         await app.initialize()
@@ -215,7 +218,9 @@ async def main_async(args: argparse.Namespace) -> int:
     print(f"  wall time        {wall:.3f} s (CPU time {cpu:.3f} s: {cpu / wall:.0%} of wall; "
           "the rest is fsync waits and other processes)")
     print(f"  steps per second {rate:,.0f}")
-    print(f"  step latency     p50 {p50:.2f} ms   p99 {p99:.2f} ms   max {worst:.2f} ms")
+    slowest = max(range(steps), key=latencies.__getitem__)
+    print(f"  step latency     p50 {p50:.2f} ms   p99 {p99:.2f} ms   max {worst:.2f} ms (update #{slowest}"
+          + (": the first, on cold connection and statement caches)" if slowest == 0 else ")"))
     print(f"bare PTB echo bot ({steps} text updates, same FakeBotAPI class)")
     print(f"  wall time        {echo_wall:.3f} s")
     print(f"  updates/second   {echo_rate:,.0f}")
