@@ -58,7 +58,8 @@ def start(ctx: Context) -> None:
         ctx.say(welcome)
         ctx.start("onboard", "consent")
     else:
-        ctx.say(f"{welcome}\n\n{ctx.t('What would you like to do?')}", main_menu(ctx))
+        question = ctx.t("What would you like to do?")
+        ctx.say(f"{welcome}\n\n{question}", main_menu(ctx))
 
 
 @command("new")
