@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from bot.i18n import N_
 from handlers.core import Context, Incoming, Option, command, step
 from handlers.officer import concern_from_args, officers, parse_date
 from handlers.views import agency_name, category_name, place_name
 from storage.cases import agency_assignments, assignment_for, record_answer
 from storage.models import Assignment, Concern
+from storage.reference import get_item
 
 AGENCIES = ("agency",)
 MIN_ANSWER = 10
@@ -147,16 +150,9 @@ def ask_answer_document(ctx: Context, answer: Incoming | None) -> None:
                        options=[(f"/case {code}", N_("Open"))], code=code)
         else:
             ctx.notify(officer, N_("{agency} answered {code}."), options=[(f"/case {code}", N_("Open"))],
-                       code=code, agency=lambda t: _agency_in(ctx, t, item_code))
+                       code=code, agency=get_item("agency", item_code, session=ctx.session) or item_code)
     ctx.say(ctx.t("Thank you. The answer to {code} is recorded.\n"
                   "The Labour Federation will relay it to the worker.", code=code))
-
-
-def _agency_in(ctx: Context, t: object, code: str) -> str:
-    from storage.reference import get_item
-
-    item = get_item("agency", code, session=ctx.session)
-    return t.name(item) if item else code  # type: ignore[attr-defined]
 
 
 @command("extend", roles=AGENCIES)
@@ -185,8 +181,6 @@ def ask_extension_date(ctx: Context, answer: Incoming | None) -> None:
 @step("extend", "reason")
 def ask_extension_reason(ctx: Context, answer: Incoming | None) -> None:
     """Why more time is needed; then the union decides."""
-    from datetime import date
-
     assignment, concern = _flow_assignment(ctx)
     if answer is None:
         ctx.say(ctx.t("Why do you need more time? The union will read your reason."))
@@ -205,7 +199,6 @@ def ask_extension_reason(ctx: Context, answer: Incoming | None) -> None:
         ctx.notify(officer, N_("{agency} asks for more time on {code}: until {date} instead of {old}.\n"
                                "Reason: {reason}"),
                    options=[(f"/grant {assignment.id}", N_("Approve")), (f"/refuse {assignment.id}", N_("Refuse"))],
-                   code=code, reason=reason, date=lambda t, d=assignment.extension_requested: t.date(d),
-                   old=lambda t, d=assignment.deadline: t.date(d),
-                   agency=lambda t, c=assignment.agency_code: _agency_in(ctx, t, c))
+                   code=code, reason=reason, date=assignment.extension_requested, old=assignment.deadline,
+                   agency=get_item("agency", assignment.agency_code, session=ctx.session) or assignment.agency_code)
     ctx.say(ctx.t("Your request was sent to the union. You will be told their decision."))

@@ -14,7 +14,7 @@ from sqlmodel import Session
 from bot.config import Settings
 from bot.i18n import Catalogs, Translator
 from storage.dialogs import Dialog
-from storage.models import Person
+from storage.models import Person, ReferenceItem
 from storage.outbox import enqueue
 
 log = logging.getLogger(__name__)
@@ -128,11 +128,11 @@ class Context:
                attachment: Attachment | None = None, **values: object) -> None:
         """Queue a message for someone else, in their language, sent after this commit.
 
-        `message` and option labels are msgids; a value may be a function of the recipient's
-        translator (for names and labels that must be in the recipient's language too).
+        `message` and option labels are msgids. Dates and reference items (agencies, topics) are
+        rendered in the recipient's language; a value may also be a function of their translator.
         """
         t = self.catalogs.get(recipient.locale)
-        resolved = {k: v(t) if callable(v) else v for k, v in values.items()}
+        resolved = {k: _localized(v, t) for k, v in values.items()}
         enqueue(recipient, t(message, **resolved), session=self.session,
                 options=[(key, t(label)) for key, label in options or []],
                 file_id=attachment.file_id if attachment else None,
@@ -146,6 +146,16 @@ class Context:
     def who(self) -> str:
         """The person's messenger-qualified id, for limits and logs."""
         return f"{self.person.messenger}:{self.person.external_id}"
+
+
+def _localized(value: object, t: Translator) -> object:
+    if callable(value):
+        return value(t)
+    if isinstance(value, date):
+        return t.date(value)
+    if isinstance(value, ReferenceItem):
+        return t.name(value)
+    return value
 
 
 # A step is asked with answer=None and then given each answer until it moves on.

@@ -270,7 +270,7 @@ def relay(ctx: Context) -> None:
             if assignment.answer_file_id and assignment.answer_messenger == person.messenger:
                 file = Attachment(assignment.answer_file_kind or "document", assignment.answer_file_id)
             ctx.notify(person, N_("Answer to your concern {code}\nfrom {agency}:\n{answer}"), attachment=file,
-                       code=code, agency=lambda t, i=item, a=assignment: t.name(i) if i else a.agency_code,
+                       code=code, agency=item or assignment.agency_code,
                        answer=assignment.answer_text or "–")
         ctx.notify(person, N_("Is your concern {code} resolved? You can rate the answer, "
                               "or tell us it is not resolved."),
@@ -510,13 +510,11 @@ def notify_assignment(ctx: Context, concern: Concern, created: list[Assignment])
             ctx.notify(liaison, N_("Dear agency,\nThe provincial Labour Federation forwards concern {code} "
                                    "to you.\nTopic: {topic}\nPlease answer in writing by {date}."),
                        options=[(f"/case {code}", N_("Open")), (f"/answer {code}", N_("Answer"))],
-                       code=code, date=lambda t, d=assignment.deadline: t.date(d),
-                       topic=lambda t: t.name(get_item("category", concern.category_code, session=ctx.session))
-                       if get_item("category", concern.category_code, session=ctx.session) else "–")
+                       code=code, date=assignment.deadline,
+                       topic=get_item("category", concern.category_code, session=ctx.session) or "–")
         tell_followers(ctx, concern, N_("Your concern {code} has been sent to {agency}.\n"
                                         "An answer is expected by {date}."),
-                       agency=lambda t, i=item, a=assignment: t.name(i) if i else a.agency_code,
-                       date=lambda t, d=assignment.deadline: t.date(d))
+                       agency=item or assignment.agency_code, date=assignment.deadline)
 
 
 # ---- extension requests from agencies -------------------------------------------------------------
@@ -552,14 +550,14 @@ def decide_extension(ctx: Context, *, approve: bool) -> None:
                  actor=ctx.person, session=ctx.session)
         for liaison in liaisons:
             ctx.notify(liaison, N_("Your request for more time on {code} was approved.\nNew deadline: {date}."),
-                       code=code, date=lambda t, d=assignment.deadline: t.date(d))
+                       code=code, date=assignment.deadline)
         tell_followers(ctx, concern, N_("The answer to your concern {code} is now expected by {date}."),
-                       date=lambda t, d=assignment.deadline: t.date(d))
+                       date=assignment.deadline)
         ctx.say(ctx.t("Approved. New deadline for {code}: {date}.", code=code, date=ctx.t.date(assignment.deadline)))
     else:
         assignment.extension_status = "refused"
         for liaison in liaisons:
             ctx.notify(liaison, N_("Your request for more time on {code} was refused.\n"
-                                   "The deadline stays {date}."), code=code, date=lambda t, d=old: t.date(d))
+                                   "The deadline stays {date}."), code=code, date=old)
         ctx.say(ctx.t("Refused. The deadline for {code} stays {date}.", code=code, date=ctx.t.date(old)))
     ctx.session.add(assignment)
