@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 from bot.i18n import N_
-from handlers.core import Context, Incoming, Option, command, step
+from handlers.core import Context, Incoming, Option, command, step, text_answer
 from handlers.officer import concern_from_args, officers, parse_date
 from handlers.views import agency_name, category_name, place_name
 from storage.cases import agency_assignments, assignment_for, record_answer
@@ -110,15 +110,10 @@ def answer(ctx: Context) -> None:
 def ask_answer_text(ctx: Context, answer: Incoming | None) -> None:
     """The written answer."""
     _, concern = _flow_assignment(ctx)
-    if answer is None:
-        ctx.say(ctx.t("Type your agency's answer to {code} ({min} to {max} characters).",
-                      code=concern.tracking_code, min=MIN_ANSWER, max=ctx.t.number(MAX_ANSWER)),
-                [Option("cancel", ctx.t("Cancel"))])
-        return
-    text = answer.text or ""
-    if not MIN_ANSWER <= len(text) <= MAX_ANSWER:
-        ctx.say(ctx.t("The answer must have {min} to {max} characters; this one has {length}.",
-                      min=MIN_ANSWER, max=ctx.t.number(MAX_ANSWER), length=ctx.t.number(len(text))))
+    prompt = ctx.t("Type your agency's answer to {code} ({min} to {max} characters).",
+                   code=concern.tracking_code, min=MIN_ANSWER, max=ctx.t.number(MAX_ANSWER))
+    text = text_answer(ctx, answer, prompt, low=MIN_ANSWER, high=MAX_ANSWER)
+    if text is None:
         return
     ctx.data["text"] = text
     ctx.goto("document")
@@ -182,12 +177,9 @@ def ask_extension_date(ctx: Context, answer: Incoming | None) -> None:
 def ask_extension_reason(ctx: Context, answer: Incoming | None) -> None:
     """Why more time is needed; then the union decides."""
     assignment, concern = _flow_assignment(ctx)
-    if answer is None:
-        ctx.say(ctx.t("Why do you need more time? The union will read your reason."))
-        return
-    reason = answer.text or ""
-    if not 5 <= len(reason) <= 500:
-        ctx.say(ctx.t("Please give the reason in 5 to 500 characters."))
+    reason = text_answer(ctx, answer, ctx.t("Why do you need more time? The union will read your reason."),
+                         low=5, high=500)
+    if reason is None:
         return
     assignment.extension_requested = date.fromisoformat(str(ctx.data["until"]))
     assignment.extension_reason = reason

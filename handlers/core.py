@@ -148,6 +148,18 @@ class Context:
         return f"{self.person.messenger}:{self.person.external_id}"
 
 
+def text_answer(ctx: Context, answer: Incoming | None, prompt: str, *, low: int, high: int) -> str | None:
+    """A free-text step: ask (answer None), or return the text when its length fits, else say the limits."""
+    if answer is None:
+        ctx.say(prompt, [Option("cancel", ctx.t("Cancel"))])
+        return None
+    text = answer.text or ""
+    if not low <= len(text) <= high:
+        ctx.say(ctx.t("Please write {min} to {max} characters.", min=low, max=ctx.t.number(high)))
+        return None
+    return text
+
+
 def _localized(value: object, t: Translator) -> object:
     if callable(value):
         return value(t)

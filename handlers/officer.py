@@ -7,7 +7,7 @@ from dataclasses import replace
 from datetime import date, timedelta
 
 from bot.i18n import N_
-from handlers.core import Attachment, Context, Incoming, Option, command, step
+from handlers.core import Attachment, Context, Incoming, Option, command, step, text_answer
 from handlers.views import (
     STATUS_LABELS,
     agency_name,
@@ -412,13 +412,10 @@ def ask_worker(ctx: Context) -> None:
 def ask_question(ctx: Context, answer: Incoming | None) -> None:
     """The question, relayed to the worker as coming from the union."""
     concern = _flow_concern(ctx)
-    if answer is None:
-        ctx.say(ctx.t("Type your question for the author of {code}. They will see it as coming from the union.",
-                      code=concern.tracking_code), [Option("cancel", ctx.t("Cancel"))])
-        return
-    text = answer.text or ""
-    if not 3 <= len(text) <= MAX_NOTE:
-        ctx.say(ctx.t("Please type the question (3 to {max} characters).", max=MAX_NOTE))
+    text = text_answer(ctx, answer, ctx.t("Type your question for the author of {code}. "
+                                          "They will see it as coming from the union.", code=concern.tracking_code),
+                       low=3, high=MAX_NOTE)
+    if text is None:
         return
     add_note(concern, "question", text, actor=ctx.person, session=ctx.session)
     author = ctx.session.get(Person, concern.author_id)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.i18n import N_
-from handlers.core import Context, Incoming, Option, command, step
+from handlers.core import Context, Incoming, Option, command, step, text_answer
 from handlers.officer import officers
 from handlers.views import STATUS_LABELS, concern_view, main_menu
 from storage.cases import add_note, add_rating, followers, has_rated, last_asker
@@ -665,14 +665,9 @@ def reopen(ctx: Context) -> None:
 def ask_reopen_comment(ctx: Context, answer: Incoming | None) -> None:
     """What is still wrong."""
     concern = _followed(ctx)
-    if answer is None:
-        ctx.say(ctx.t("What is still not resolved about {code}? Please write a few words.",
-                      code=concern.tracking_code), [Option("cancel", ctx.t("Cancel"))])
-        return
-    text = answer.text or ""
-    if not MIN_DESCRIPTION <= len(text) <= MAX_DESCRIPTION:
-        ctx.say(ctx.t("Please write {min} to {max} characters.", min=MIN_DESCRIPTION,
-                      max=ctx.t.number(MAX_DESCRIPTION)))
+    text = text_answer(ctx, answer, ctx.t("What is still not resolved about {code}? Please write a few words.",
+                                          code=concern.tracking_code), low=MIN_DESCRIPTION, high=MAX_DESCRIPTION)
+    if text is None:
         return
     ctx.end()
     try:
@@ -705,13 +700,9 @@ def reply(ctx: Context) -> None:
 def ask_reply_text(ctx: Context, answer: Incoming | None) -> None:
     """The reply, relayed to the officer who asked, without the worker's name."""
     concern = _followed(ctx)
-    if answer is None:
-        ctx.say(ctx.t("Type your reply to the union about {code}.", code=concern.tracking_code),
-                [Option("cancel", ctx.t("Cancel"))])
-        return
-    text = answer.text or ""
-    if not 1 <= len(text) <= MAX_DESCRIPTION:
-        ctx.say(ctx.t("Please write {min} to {max} characters.", min=1, max=ctx.t.number(MAX_DESCRIPTION)))
+    text = text_answer(ctx, answer, ctx.t("Type your reply to the union about {code}.", code=concern.tracking_code),
+                       low=1, high=MAX_DESCRIPTION)
+    if text is None:
         return
     add_note(concern, "reply", text, actor=_actor(ctx, concern), session=ctx.session)
     asker = last_asker(concern, session=ctx.session)
