@@ -16,6 +16,7 @@ from handlers.views import (
     place_name,
 )
 from storage.cases import (
+    QUEUE_STATES,
     add_note,
     assign,
     assignments_of,
@@ -48,6 +49,8 @@ REJECT_REASONS = [
     N_("Already resolved"),
     N_("Outside the province's competence"),
 ]
+QUEUE_FILTERS = {"new": N_("New"), "reopened": N_("Reopened"), "accepted": N_("To assign"),
+                 "answered": N_("To review")}
 _DATE = re.compile(r"^\s*(\d{1,2})\s*[/.\-]\s*(\d{1,2})\s*[/.\-]\s*(\d{4})\s*$")
 
 
@@ -110,29 +113,34 @@ def refused(ctx: Context, exc: TransitionRefused) -> None:
 
 @command("queue", roles=OFFICERS)
 def show_queue(ctx: Context) -> None:
-    """Concerns waiting for the union, oldest first, a page at a time."""
-    page = int(ctx.incoming.args) if ctx.incoming.args.isdigit() and int(ctx.incoming.args) > 0 else 1
+    """Concerns waiting for the union, oldest first, a page at a time: `/queue [state] [page]`."""
+    words = ctx.incoming.args.split()
+    state = next((w for w in words if w in QUEUE_STATES), None)
+    page = next((int(w) for w in words if w.isdigit() and int(w) > 0), 1)
     counts = queue_counts(session=ctx.session)
-    total = sum(counts.values())
-    lines = [ctx.t("Queue: {new} new, {reopened} reopened, {accepted} to assign, {answered} to review.",
-                   **counts)]
-    concerns = queue(session=ctx.session, offset=(page - 1) * PAGE, limit=PAGE)
+    states = (state,) if state else QUEUE_STATES
+    total = sum(counts[s] for s in states)
+    header = ctx.t("Queue: {new} new, {reopened} reopened, {accepted} to assign, {answered} to review.", **counts)
+    filters = [Option(f"/queue {s}", f"{ctx.t(QUEUE_FILTERS[s])} ({counts[s]})")
+               for s in QUEUE_STATES if counts[s] and s != state]
+    concerns = queue(session=ctx.session, states=states, offset=(page - 1) * PAGE, limit=PAGE)
     if not concerns:
-        ctx.say(ctx.t("The queue is empty. Well done!") if total == 0 else lines[0])
+        ctx.say(ctx.t("The queue is empty. Well done!") if sum(counts.values()) == 0 else header, filters)
         return
     pages = (total + PAGE - 1) // PAGE
-    lines.append(ctx.t("Page {page} of {pages}, oldest first:", page=page, pages=pages))
+    lines = [header, ctx.t("Page {page} of {pages}, oldest first:", page=page, pages=pages)]
     for concern in concerns:
         lines.append(ctx.t("{code} · {status} · {topic} · {date} · ×{count}", code=concern.tracking_code,
                            status=ctx.t(STATUS_LABELS[concern.status]),
                            topic=category_name(ctx, concern.category_code),
                            date=ctx.t.date(concern.created_at), count=concern.me_too))
     options = [Option(f"/case {c.tracking_code}", c.tracking_code) for c in concerns]
+    prefix = f"/queue {state} " if state else "/queue "
     if page > 1:
-        options.append(Option(f"/queue {page - 1}", ctx.t("« Previous")))
+        options.append(Option(f"{prefix}{page - 1}", ctx.t("« Previous")))
     if page < pages:
-        options.append(Option(f"/queue {page + 1}", ctx.t("Next »")))
-    ctx.say("\n".join(lines), options, columns=2)
+        options.append(Option(f"{prefix}{page + 1}", ctx.t("Next »")))
+    ctx.say("\n".join(lines), options + filters, columns=2)
 
 
 @command("case", roles=("officer", "agency"))

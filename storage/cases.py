@@ -26,9 +26,10 @@ def assignment_for(concern: Concern, agency_code: str | None, *, session: Sessio
     return session.exec(query).first()
 
 
-def queue(*, session: Session, offset: int = 0, limit: int = 8) -> list[Concern]:
+def queue(*, session: Session, states: tuple[str, ...] = QUEUE_STATES, offset: int = 0,
+          limit: int = 8) -> list[Concern]:
     """Concerns waiting for the union (new, reopened, accepted, answered), oldest first."""
-    query = select(Concern).where(col(Concern.status).in_(QUEUE_STATES))
+    query = select(Concern).where(col(Concern.status).in_(states))
     query = query.order_by(col(Concern.created_at), col(Concern.id)).offset(offset).limit(limit)
     return list(session.exec(query))
 

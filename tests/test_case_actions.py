@@ -218,3 +218,30 @@ async def test_anonymous_submission_leaves_no_timestamp_on_the_authors_chat(loop
     await submit(cast.worker, visibility="vis:anonymous")
     with new_session(loop.core.engine) as session:
         assert session.get(DialogState, ("telegram", str(WORKER))) is None
+
+
+async def test_queue_pages_and_filters_for_a_busy_officer(loop: TelegramHarness) -> None:
+    from storage.concerns import create_concern, record_change
+
+    cast = await staff_up(loop)
+    with new_session(loop.core.engine) as session:
+        officer = session.exec(select(Person).where(Person.external_id == str(OFFICER))).one()
+        for n in range(19):
+            made = create_concern(
+                author=None, visibility="anonymous", category_code="wages", enterprise=f"Công ty {n}",
+                place_code=None, description=f"Kiến nghị số {n} về tiền lương.", attachments=[],
+                messenger="telegram", actor=None, actor_role="worker", session=session)
+            if n % 3 == 0:
+                record_change(made, "accepted", actor=officer, actor_role="officer", session=session)
+        session.commit()
+    first = (await cast.officer.send("/queue"))[0]
+    labels = [label for label, _ in first.buttons]
+    assert "12" in first.text and "7" in first.text
+    assert sum(1 for _, data in first.buttons if data.startswith("/case ")) == 8
+    assert ("/queue 2" in [data for _, data in first.buttons]) and any("(7)" in label for label in labels)
+    accepted = (await cast.officer.press_data("/queue accepted"))[0]
+    cases = [data for _, data in accepted.buttons if data.startswith("/case ")]
+    assert len(cases) == 7 and not any(data == "/queue accepted 2" for _, data in accepted.buttons)
+    last = (await cast.officer.send("/queue 3"))[0]
+    assert sum(1 for _, data in last.buttons if data.startswith("/case ")) == 3
+    assert "/queue 2" in [data for _, data in last.buttons]
