@@ -30,7 +30,7 @@ from handlers.core import (
 from storage.db import new_session
 from storage.dialogs import claim_update, dialog_data, drop_dialog, load_dialog, save_dialog
 from storage.models import OutboxMessage, utcnow
-from storage.people import get_or_create_person, set_role
+from storage.people import find_person, get_or_create_person, set_role
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +101,25 @@ class Core:
         self.deep_link_base: str | None = None  # set by the Telegram channel once it knows its name
 
     def handle(self, incoming: Incoming, now: datetime | None = None) -> list[Reply]:
-        """Handle one event; everything it changed is committed before the replies return."""
+        """Handle one event; everything it changed is committed before the replies return.
+
+        A failure rolls everything back and gets a short apology, never a traceback."""
+        try:
+            return self._handle(incoming, now)
+        except Exception:
+            log.exception("error while handling update %s", incoming.update_key)
+            t = self.catalogs.pick(self._stored_locale(incoming), incoming.language_code)
+            return [Reply(t("Sorry, something went wrong on our side. Please try again in a moment."))]
+
+    def _stored_locale(self, incoming: Incoming) -> str | None:
+        try:
+            with new_session(self.engine) as session:
+                person = find_person(incoming.messenger, incoming.user_id, session=session)
+                return person.locale if person else None
+        except Exception:  # the store itself may be what failed
+            return None
+
+    def _handle(self, incoming: Incoming, now: datetime | None) -> list[Reply]:
         with new_session(self.engine) as session:
             if incoming.update_key and not claim_update(incoming.messenger, incoming.update_key, session=session):
                 return []

@@ -18,12 +18,16 @@ _PERSON_BY_ACCOUNT = select(Person).where(
     Person.messenger == bindparam("messenger"), Person.external_id == bindparam("external_id"))
 
 
+def find_person(messenger: str, external_id: str, *, session: Session) -> Person | None:
+    """The person behind a messenger account, if known."""
+    return session.exec(_PERSON_BY_ACCOUNT, params={"messenger": messenger, "external_id": external_id}).first()
+
+
 def get_or_create_person(
     messenger: str, external_id: str, *, chat_id: str, display_name: str, session: Session
 ) -> Person:
     """The person behind a messenger account, created on first contact."""
-    person = session.exec(
-        _PERSON_BY_ACCOUNT, params={"messenger": messenger, "external_id": external_id}).first()
+    person = find_person(messenger, external_id, session=session)
     if person is None:
         person = Person(
             messenger=messenger, external_id=external_id, chat_id=chat_id,

@@ -40,3 +40,19 @@ def test_unknown_role_or_agency_is_refused(core: Core) -> None:
         take_role(core, "mayor")
     with pytest.raises(ValueError):
         take_role(core, "agency:nowhere")
+
+
+def test_a_failure_inside_a_handler_gets_an_apology_and_keeps_nothing(core: Core, monkeypatch, caplog) -> None:  # type: ignore[no-untyped-def]
+    import handlers.worker
+    from handlers.core import COMMANDS, Command
+
+    def broken(ctx):  # type: ignore[no-untyped-def]
+        ctx.start("new", "category")
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setitem(COMMANDS, "new", Command("new", broken))
+    out = shell(core, "worker", "/start\n2\n1\n/new\n/status\n")
+    assert "Sorry, something went wrong on our side" in out
+    assert "Traceback" not in out and "disk on fire" not in out
+    assert "You have not sent any concerns yet" in out  # the shell went on; the dialog was not entered
+    assert handlers.worker is not None
