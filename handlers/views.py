@@ -24,7 +24,15 @@ STATUS_LABELS = {
 
 
 def main_menu(ctx: Context) -> list[Option]:
-    """The worker's main choices."""
+    """The person's main choices: a worker's, or their staff role's."""
+    role = ctx.person.role
+    if role in ("officer", "admin"):
+        first = [Option("/queue", ctx.t("Queue"))]
+        if role == "admin":
+            first.append(Option("/staff", ctx.t("Staff")))
+        return [*first, Option("/help", ctx.t("Help"))]
+    if role == "agency":
+        return [Option("/mine", ctx.t("Assigned to us")), Option("/help", ctx.t("Help"))]
     return [
         Option("/new", ctx.t("New concern")),
         Option("/status", ctx.t("My concerns")),

@@ -189,7 +189,8 @@ def ask_language(ctx: Context, answer: Incoming | None) -> None:
     locale = answer.choice[5:]
     set_locale(ctx.person, locale, session=ctx.session)
     ctx.t = ctx.catalogs.get(locale)
-    if ctx.person.consent_at is None:
+    # First use goes on to the privacy notice; a later change of language (/language) does not.
+    if ctx.person.consent_at is None and ctx.data.get("then") != "menu":
         ctx.goto("consent")
         return
     ctx.end()
