@@ -37,6 +37,7 @@ from storage.concerns import (
     record_change,
 )
 from storage.models import Assignment, Concern, Person
+from storage.outbox import failed_messages
 from storage.people import people_with_role
 from storage.reference import get_item, list_items
 
@@ -566,3 +567,18 @@ def decide_extension(ctx: Context, *, approve: bool) -> None:
                                    "The deadline stays {date}."), code=code, date=old)
         ctx.say(ctx.t("Refused. The deadline for {code} stays {date}.", code=code, date=ctx.t.date(old)))
     ctx.session.add(assignment)
+
+
+@command("undelivered", roles=OFFICERS)
+def undelivered(ctx: Context) -> None:
+    """Messages the bot gave up delivering, newest first, with the reason."""
+    messages = failed_messages(session=ctx.session, limit=10)
+    if not messages:
+        ctx.say(ctx.t("Every message has been delivered."))
+        return
+    lines = [ctx.t("Messages that could not be delivered (newest first):")]
+    for message in messages:
+        lines.append(ctx.t("{date} · {messenger}:{chat} · {error}\n“{text}”", date=ctx.t.datetime(message.created_at),
+                           messenger=message.messenger, chat=message.chat_id, error=message.last_error or "–",
+                           text=message.text[:80] + ("…" if len(message.text) > 80 else "")))
+    ctx.say("\n".join(lines))

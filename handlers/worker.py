@@ -127,7 +127,8 @@ def help_command(ctx: Context) -> None:
     )]
     if ctx.person.role in ("officer", "admin"):
         lines.append(ctx.t("For union officers:\n/queue – new concerns to sort\n"
-                           "/case KN-XXXX-XXXX – open a concern"))
+                           "/case KN-XXXX-XXXX – open a concern\n"
+                           "/undelivered – messages the bot could not deliver"))
     if ctx.person.role == "agency":
         lines.append(ctx.t("For agencies:\n/mine – concerns assigned to your agency"))
     if ctx.person.role == "admin":

@@ -191,6 +191,8 @@ async def test_blocked_recipient_is_marked_undeliverable_with_reason(loop: Teleg
     with new_session(loop.core.engine) as session:
         message = session.exec(select(OutboxMessage).where(OutboxMessage.chat_id == str(WORKER))).one()
     assert message.status == "failed" and "blocked" in (message.last_error or "")
+    shown = (await cast.officer.send("/undelivered"))[0].text
+    assert f"telegram:{WORKER}" in shown and "blocked" in shown and code in shown
 
 
 async def test_outbox_survives_a_restart(loop: TelegramHarness, settings) -> None:  # type: ignore[no-untyped-def]
