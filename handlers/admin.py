@@ -39,7 +39,7 @@ def invite(ctx: Context) -> None:
     who = ctx.t(ROLE_LABELS[role])
     if role == "agency":
         who = f"{who} – {agency_name(ctx, agency_code.strip())}"
-    lines = [ctx.t("Invitation for a {who}, valid once, until {date}.", who=who,
+    lines = [ctx.t("Invitation ({who}), valid once, until {date}.", who=who,
                    date=ctx.t.datetime(invitation.expires_at))]
     if ctx.deep_link_base:
         lines.append(ctx.t("Telegram link: {link}", link=ctx.deep_link_base + payload))
@@ -66,10 +66,10 @@ def accept_invitation(ctx: Context, token: str) -> None:
     who = ctx.t(ROLE_LABELS[invitation.role])
     if invitation.agency_code:
         who = f"{who} – {agency_name(ctx, invitation.agency_code)}"
-    ctx.say(ctx.t("Welcome! You are now a {who}.\nSend /help to see your commands.", who=who))
+    ctx.say(ctx.t("Welcome! Your role: {who}.\nSend /help to see your commands.", who=who))
     creator = ctx.session.get(Person, invitation.created_by) if invitation.created_by else None
     if creator is not None:
-        ctx.notify(creator, N_("{name} accepted the invitation and is now a {who}."),
+        ctx.notify(creator, N_("{name} accepted the invitation. Role: {who}."),
                    name=display_name(ctx.person), who=lambda t: t(ROLE_LABELS[invitation.role]))
 
 
@@ -107,4 +107,4 @@ def revoke(ctx: Context) -> None:
     log.info("person %s removed role %s from person %s", ctx.person.id, old_role, target.id)
     ctx.notify(target, N_("Your role as {who} has been removed. You can still use the bot as a worker."),
                who=lambda t: t(ROLE_LABELS[old_role]))
-    ctx.say(ctx.t("{name} is no longer a {who}.", name=display_name(target), who=ctx.t(ROLE_LABELS[old_role])))
+    ctx.say(ctx.t("{name} no longer has the role: {who}.", name=display_name(target), who=ctx.t(ROLE_LABELS[old_role])))

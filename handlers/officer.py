@@ -50,6 +50,9 @@ REJECT_REASONS = [
     N_("Already resolved"),
     N_("Outside the province's competence"),
 ]
+NOTE_LABELS = {"question": N_("Question to the worker"), "reply": N_("Worker's reply"),
+               "reopen": N_("Worker says not resolved"), "topic": N_("Topic changed to"),
+               "deadline": N_("Deadline changed")}
 QUEUE_FILTERS = {"new": N_("New"), "reopened": N_("Reopened"), "accepted": N_("To assign"),
                  "answered": N_("To review")}
 _DATE = re.compile(r"^\s*(\d{1,2})\s*[/.\-]\s*(\d{1,2})\s*[/.\-]\s*(\d{4})\s*$")
@@ -174,9 +177,10 @@ def show_case(ctx: Context, concern: Concern) -> None:
         lines.append(ctx.t("Raised by: {name}", name=display_name(ctx.session.get(Person, concern.author_id))))
     lines.append(ctx.t("Content: {value}", value=concern.description or ctx.t("(voice note)")))
     for note in notes_of(concern, session=ctx.session)[-4:]:
-        label = {"question": N_("Question to the worker"), "reply": N_("Worker's reply"),
-                 "reopen": N_("Worker says not resolved")}.get(note.kind, N_("Note"))
-        lines.append(ctx.t("{label} ({date}): {text}", label=ctx.t(label), date=ctx.t.date(note.at), text=note.text))
+        label = NOTE_LABELS.get(note.kind, N_("Note"))
+        # A topic note keeps the category's code, so each officer reads it in their own language.
+        text = category_name(ctx, note.text) if note.kind == "topic" else note.text
+        lines.append(ctx.t("{label} ({date}): {text}", label=ctx.t(label), date=ctx.t.date(note.at), text=text))
     for assignment in assignments_of(concern, session=ctx.session):
         lines.append(assignment_line(ctx, assignment))
         if assignment.status == "answered":
@@ -321,8 +325,7 @@ def ask_topic(ctx: Context, answer: Incoming | None) -> None:
     concern = _flow_concern(ctx)
     concern.category_code = str(answer.choice)[4:]
     ctx.session.add(concern)
-    add_note(concern, "comment", ctx.t("Topic changed to {topic}", topic=category_name(ctx, concern.category_code)),
-             actor=ctx.person, session=ctx.session)
+    add_note(concern, "topic", concern.category_code, actor=ctx.person, session=ctx.session)
     ctx.end()
     show_case(ctx, concern)
 
@@ -552,7 +555,7 @@ def decide_extension(ctx: Context, *, approve: bool) -> None:
     if approve:
         assignment.deadline = assignment.extension_requested
         assignment.extension_status = "approved"
-        add_note(concern, "comment", f"deadline {old.isoformat()} -> {assignment.deadline.isoformat()}",
+        add_note(concern, "deadline", f"{old:%d/%m/%Y} → {assignment.deadline:%d/%m/%Y} ({assignment.agency_code})",
                  actor=ctx.person, session=ctx.session)
         for liaison in liaisons:
             ctx.notify(liaison, N_("Your request for more time on {code} was approved.\nNew deadline: {date}."),

@@ -283,7 +283,7 @@ def ask_category(ctx: Context, answer: Incoming | None) -> None:
 @step("new", "enterprise")
 def ask_enterprise(ctx: Context, answer: Incoming | None) -> None:
     """Which enterprise it concerns: free text, with known names offered."""
-    options = [Option("ent:none", ctx.t("Not about one enterprise")), _cancel_option(ctx)]
+    options = [Option("ent:none", ctx.t("No specific company")), _cancel_option(ctx)]
     if answer is None:
         ctx.say(ctx.t("Step 2 of 6. Which enterprise (company) is it about?\n"
                       "Type its name, for example: Công ty TNHH ABC."), options)
@@ -430,7 +430,7 @@ def ask_visibility(ctx: Context, answer: Incoming | None) -> None:
     """Who may know the author: the union only (default), or nobody."""
     options = [
         Option("vis:union", ctx.t("The union may know me (recommended)")),
-        Option("vis:anonymous", ctx.t("Nobody: fully anonymous")),
+        Option("vis:anonymous", ctx.t("Fully anonymous")),
     ]
     if answer is None or answer.choice not in ("vis:union", "vis:anonymous"):
         ctx.say(ctx.t(
@@ -476,7 +476,7 @@ def summary(ctx: Context) -> str:
         ctx.t("Place: {value}", value=ctx.t.name(place) if place else "–"),
         ctx.t("Content: {value}", value=data.get("description") or ctx.t("(voice note)")),
         ctx.t("Voice notes: {voice}. Photos and documents: {files}.", voice=voice, files=len(files) - voice),
-        ctx.t("Union may know you: yes. Agencies: never.") if data.get("visibility") == "union"
+        ctx.t("The union may see your name; agencies never will.") if data.get("visibility") == "union"
         else ctx.t("Fully anonymous: nobody will know it is you."),
     ]
     return "\n".join(lines)
@@ -637,7 +637,7 @@ def ask_score(ctx: Context, answer: Incoming | None) -> None:
     add_rating(concern, score, _actor(ctx, concern), session=ctx.session)
     if concern.status == "resolved":
         record_change(concern, "closed", actor=_actor(ctx, concern), actor_role="worker", session=ctx.session,
-                      note=f"rating {score}")
+                      note=f"{score}/5")
     ctx.end()
     if score <= 2:
         ctx.say(ctx.t("Thank you for your rating. If the problem is not solved, tell us."),

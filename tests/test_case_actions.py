@@ -247,3 +247,18 @@ async def test_queue_pages_and_filters_for_a_busy_officer(loop: TelegramHarness)
     last = (await cast.officer.send("/queue 3"))[0]
     assert sum(1 for _, data in last.buttons if data.startswith("/case ")) == 3
     assert "/queue 2" in [data for _, data in last.buttons]
+
+
+async def test_topic_change_is_noted_in_each_officers_language(loop: TelegramHarness) -> None:
+    from tests.cast import invite
+
+    cast = await staff_up(loop)
+    code = await submit(cast.worker)
+    await cast.officer.send(f"/topic {code}")
+    await cast.officer.press("cat:housing")
+    english = loop.person(40, "Sam", "Lee", language_code="en")
+    await onboard(english, "en")
+    await english.send(f"/start {await invite(cast.admin, 'officer')}")
+    case = (await english.send(f"/case {code}"))[0].text
+    assert "Topic: Housing and rented rooms" in case
+    assert "Topic changed to" in case and "Nhà ở" not in case

@@ -120,7 +120,7 @@ async def test_each_step_offers_its_choices_as_buttons(telegram) -> None:
     assert buttons_of(replies) == ["send", "edit", "cancel"]
     summary = text_of(replies)
     for shown in ("Working hours and overtime", "Công ty TNHH Minh Phát", "Hiệp Hòa District", DESCRIPTION,
-                  "Union may know you: yes"):
+                  "The union may see your name"):
         assert shown in summary
 
 
@@ -218,7 +218,7 @@ async def test_whole_dialog_by_typing_the_options_text(telegram) -> None:
     await lan.send("I agree")
     await lan.send("New concern")
     await lan.send("shift meals")
-    await lan.send("Not about one enterprise")
+    await lan.send("No specific company")
     await lan.send("Quang Châu Industrial Park")
     await lan.send("Bữa ăn ca quá ít thịt, công nhân bị đói.")
     await lan.send("Skip")
