@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections import defaultdict, deque
@@ -28,7 +27,7 @@ from handlers.core import (
     parse_command,
 )
 from storage.db import new_session
-from storage.dialogs import claim_update, dialog_data, drop_dialog, load_dialog, save_dialog
+from storage.dialogs import claim_update, drop_dialog, load_dialog, save_dialog
 from storage.models import OutboxMessage, utcnow
 from storage.people import find_person, get_or_create_person, set_role
 
@@ -127,17 +126,18 @@ class Core:
                 incoming.messenger, incoming.user_id, chat_id=incoming.chat_id,
                 display_name=incoming.display_name, session=session,
             )
-            if f"{incoming.messenger}:{incoming.user_id}" in self.admin_ids and person.role != "admin":
+            who = f"{incoming.messenger}:{incoming.user_id}"
+            if who in self.admin_ids and person.role != "admin":
                 set_role(person, "admin", None, session=session)
             state = load_dialog(incoming.messenger, incoming.chat_id, session=session)
             position = (state.flow, state.step)
             ctx = Context(
                 session=session, settings=self.settings, catalogs=self.catalogs, incoming=incoming,
                 person=person, t=self.catalogs.pick(person.locale, incoming.language_code),
-                state=state, data=dialog_data(state), now=now or utcnow(), quota=self.quota,
+                state=state, data=dict(state.data), now=now or utcnow(), quota=self.quota,
                 deep_link_base=self.deep_link_base,
             )
-            flood = self.flood.check(f"{incoming.messenger}:{incoming.user_id}")
+            flood = self.flood.check(who)
             if flood == "ok":
                 self._route(ctx)
             elif flood == "warn":
@@ -146,7 +146,7 @@ class Core:
             shown = [[o.key, o.label] for o in options]
             if not shown and (ctx.state.flow, ctx.state.step) == position:
                 # A reply without choices (a refusal, a flood warning) leaves the step's choices valid.
-                shown = json.loads(state.options or "[]")
+                shown = state.options
             if ctx.forget_dialog:
                 drop_dialog(state, session=session)
             else:
@@ -217,20 +217,14 @@ class Core:
         cmd.run(ctx)
 
 
-def _typed_choice(text: str, stored: str) -> str | None:
+def _typed_choice(text: str, options: list[list[str]]) -> str | None:
     """The option a person meant by typing its number or its label."""
-    options = json.loads(stored or "[]")
-    if not options:
-        return None
     if text.isdigit():
         index = int(text) - 1
         return options[index][0] if 0 <= index < len(options) else None
     folded = text.casefold()
-    for key, label in options:
-        if label.casefold() == folded:
-            return str(key)
-    return None
+    return next((key for key, label in options if label.casefold() == folded), None)
 
 
-def _offered(choice: str, stored: str) -> bool:
-    return any(key == choice for key, _ in json.loads(stored or "[]"))
+def _offered(choice: str, options: list[list[str]]) -> bool:
+    return any(key == choice for key, _ in options)

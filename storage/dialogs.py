@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -32,26 +32,23 @@ _UPSERT = {
 
 @dataclass
 class Dialog:
-    """A chat's place in a dialog, as read from its `DialogState` row (a plain copy: cheap)."""
+    """A chat's place in a dialog, read from its `DialogState` row (a plain copy: cheap)."""
 
     messenger: str
     chat_id: str
     flow: str | None = None
     step: str | None = None
-    data: str = "{}"
-    options: str = "[]"
-    updated_at: datetime | None = None
+    data: dict[str, Any] = field(default_factory=dict)  # the answers collected so far
+    options: list[list[str]] = field(default_factory=list)  # [key, label] of the choices last shown
 
 
 def load_dialog(messenger: str, chat_id: str, *, session: Session) -> Dialog:
     """The chat's dialog state (a fresh one if it has none); saved back by save_dialog."""
     row = session.execute(_LOAD, {"m": messenger, "c": chat_id}).mappings().first()
-    return Dialog(**row) if row else Dialog(messenger, chat_id)
-
-
-def dialog_data(state: Dialog) -> dict[str, Any]:
-    """The answers collected so far in the chat's dialog."""
-    return json.loads(state.data or "{}")
+    if row is None:
+        return Dialog(messenger, chat_id)
+    return Dialog(messenger, chat_id, row["flow"], row["step"], json.loads(row["data"] or "{}"),
+                  json.loads(row["options"] or "[]"))
 
 
 def save_dialog(
@@ -59,12 +56,10 @@ def save_dialog(
     options: list[list[str]], session: Session,
 ) -> None:
     """Store where the chat is and the choices last shown to it."""
-    state.flow = flow
-    state.step = step
-    state.data = json.dumps(data, ensure_ascii=False)
-    state.options = json.dumps(options, ensure_ascii=False)
-    state.updated_at = utcnow()
-    values = {"messenger": state.messenger, "chat_id": state.chat_id, **{f: getattr(state, f) for f in _FIELDS}}
+    state.flow, state.step, state.data, state.options = flow, step, data, options
+    values = {"messenger": state.messenger, "chat_id": state.chat_id, "flow": flow, "step": step,
+              "data": json.dumps(data, ensure_ascii=False), "options": json.dumps(options, ensure_ascii=False),
+              "updated_at": utcnow()}
     upsert = _UPSERT.get(session.get_bind().dialect.name)
     if upsert is not None:
         session.execute(upsert, values)

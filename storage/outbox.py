@@ -26,6 +26,11 @@ def enqueue(
     return message
 
 
+def options_of(message: OutboxMessage) -> list[tuple[str, str]]:
+    """The (key, label) choices queued with a message."""
+    return [(key, label) for key, label in json.loads(message.options or "[]")]
+
+
 def due_messages(messengers: list[str], *, session: Session, limit: int = 50,
                  now: datetime | None = None) -> list[OutboxMessage]:
     """Messages to send now on these messengers, oldest first (retries wait their turn)."""

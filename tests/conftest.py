@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 
 import bot.i18n
-
 from bot.app import build_core, build_telegram_application
 from bot.config import Settings
 from handlers.dispatch import Core
@@ -36,7 +35,8 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return make_settings(tmp_path)
+    """A flood limit no scripted dialog reaches (the flood guard's tests set their own)."""
+    return make_settings(tmp_path, flood_messages=1000)
 
 
 @pytest.fixture

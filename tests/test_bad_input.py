@@ -10,10 +10,8 @@ from collections.abc import Iterator
 import pytest
 from sqlmodel import select
 
-from bot.config import Settings
 from storage.db import new_session
 from storage.models import Concern, DialogState, Enterprise, ProcessedUpdate
-from tests.conftest import make_settings
 from tests.worker_flow import (
     DESCRIPTION,
     buttons_of,
@@ -33,11 +31,6 @@ LOCATION = {"latitude": 21.2731, "longitude": 106.1946}
 CONTACT = {"phone_number": "+84912345678", "first_name": "Lan", "user_id": 530}
 MENU = ["/new", "/status", "/help"]
 ONLY_SUPPORTED = "I can read text, voice notes, photos and documents only"
-
-
-@pytest.fixture
-def settings(tmp_path) -> Settings:
-    return make_settings(tmp_path, flood_messages=1000)
 
 
 @pytest.fixture(autouse=True)

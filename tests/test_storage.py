@@ -11,7 +11,6 @@ from sqlalchemy import text
 from sqlmodel import select
 
 from bot.app import build_core
-from bot.config import Settings
 from storage.db import create_db_engine, new_session
 from storage.models import ReferenceItem
 from storage.reference import (
@@ -24,11 +23,6 @@ from storage.reference import (
 )
 from tests.conftest import make_settings
 from tests.worker_flow import buttons_of, onboard, submit_concern, telegram_app, text_of
-
-
-@pytest.fixture
-def settings(tmp_path) -> Settings:
-    return make_settings(tmp_path, flood_messages=1000)
 
 
 def test_sqlite_file_is_in_wal_mode_with_full_synchronous_commits(core) -> None:

@@ -5,11 +5,9 @@ from __future__ import annotations
 import pytest
 from sqlmodel import select
 
-from bot.config import Settings
 from storage.concerns import CROCKFORD, looks_like_tracking_code, new_tracking_code, parse_tracking_code
 from storage.db import new_session
 from storage.models import Concern, StatusChange
-from tests.conftest import make_settings
 from tests.worker_flow import (
     CODE,
     buttons_of,
@@ -20,12 +18,6 @@ from tests.worker_flow import (
     submit_concern,
     text_of,
 )
-
-
-@pytest.fixture
-def settings(tmp_path) -> Settings:
-    return make_settings(tmp_path, flood_messages=1000)
-
 
 # ---- format --------------------------------------------------------------------------------
 

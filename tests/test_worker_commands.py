@@ -5,13 +5,10 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
-import pytest
 from sqlmodel import select
 
-from bot.config import Settings
 from storage.db import new_session
 from storage.models import Concern
-from tests.conftest import make_settings
 from tests.worker_flow import (
     DESCRIPTION,
     buttons_of,
@@ -22,11 +19,6 @@ from tests.worker_flow import (
     submit_concern,
     text_of,
 )
-
-
-@pytest.fixture
-def settings(tmp_path) -> Settings:
-    return make_settings(tmp_path, flood_messages=1000)
 
 
 def _backdate(engine, code: str, when: datetime) -> None:

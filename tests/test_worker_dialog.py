@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import pytest
 from sqlmodel import select
 
-from bot.config import Settings
 from storage.db import new_session
 from storage.models import Attachment, Concern, Enterprise, StatusChange
-from tests.conftest import make_settings
 from tests.worker_flow import (
     DESCRIPTION,
     buttons_of,
@@ -21,13 +18,6 @@ from tests.worker_flow import (
     submit_concern,
     text_of,
 )
-
-
-@pytest.fixture
-def settings(tmp_path) -> Settings:
-    """A flood limit no dialog in these tests reaches (the flood guard has its own tests)."""
-    return make_settings(tmp_path, flood_messages=1000)
-
 
 # ---- /start, language, privacy notice ------------------------------------------------------
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
@@ -21,6 +20,7 @@ from bot.i18n import N_
 from handlers.core import Attachment, Incoming, Option
 from handlers.dispatch import Core
 from storage.models import OutboxMessage
+from storage.outbox import options_of
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ def to_incoming(update: Update) -> Incoming | None:
     return Incoming(**base, text=text, attachment=attachment)
 
 
-def keyboard(options: list[Option] | list[list[str]], columns: int = 1) -> InlineKeyboardMarkup | None:
+def keyboard(options: list[Option] | list[tuple[str, str]], columns: int = 1) -> InlineKeyboardMarkup | None:
     """Options as an inline keyboard, `columns` buttons a row."""
     pairs = [(o.key, o.label) if isinstance(o, Option) else (o[0], o[1]) for o in options]
     if not pairs:
@@ -113,10 +113,9 @@ async def on_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 async def deliver(bot: Any, message: OutboxMessage) -> tuple[bool, str | None, bool]:
     """Send one outbox message: (sent, error, permanent)."""
-    options = json.loads(message.options or "[]")
     attachment = Attachment(message.file_kind, message.file_id) if message.file_id and message.file_kind else None
     try:
-        await send(bot, message.chat_id, message.text, keyboard(options, 1), attachment)
+        await send(bot, message.chat_id, message.text, keyboard(options_of(message), 1), attachment)
     except (Forbidden, BadRequest) as exc:  # blocked the bot, chat gone, bad file: retrying won't help
         return False, f"{type(exc).__name__}: {exc}", True
     except TelegramError as exc:

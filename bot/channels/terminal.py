@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import TextIO
 
 from handlers.core import Incoming, Option, Reply
 from handlers.dispatch import Core
 from storage.db import new_session
-from storage.outbox import due_messages, mark_sent
+from storage.outbox import due_messages, mark_sent, options_of
 from storage.people import get_or_create_person, set_role
 from storage.reference import get_item, list_items
 
@@ -51,7 +50,7 @@ def deliver_outbox(core: Core, stdout: TextIO, user_id: str) -> None:
     with new_session(core.engine) as session:
         for message in due_messages([MESSENGER], session=session, limit=100):
             prefix = "" if message.chat_id == user_id else f"[→ {message.chat_id}] "
-            options = [Option(key, label) for key, label in json.loads(message.options or "[]")]
+            options = [Option(key, label) for key, label in options_of(message)]
             stdout.write(prefix + render(Reply(message.text, options)) + "\n\n")
             mark_sent(message, session=session)
 
