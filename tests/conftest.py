@@ -92,3 +92,23 @@ async def loop(tmp_path: Path) -> AsyncIterator[TelegramHarness]:
     yield TelegramHarness(app, api, core)
     await app.shutdown()
     core.engine.dispose()
+
+
+@pytest.fixture(params=["telegram", "terminal"])
+async def world(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Any]:
+    """The bot on each channel in turn; person 1 is an admin (see tests/chat.py)."""
+    from tests.chat import TelegramWorld, TerminalWorld
+
+    kind = request.param
+    settings = make_settings(tmp_path, admin_ids=f"{kind}:1", flood_messages=1000)
+    core = build_core(settings)
+    if kind == "telegram":
+        api = FakeBotAPI()
+        app = build_telegram_application(settings, core, request=api, rate_limit=False)
+        await app.initialize()
+        chosen: Any = TelegramWorld(core, app, api)
+    else:
+        chosen = TerminalWorld(core)
+    yield chosen
+    await chosen.close()
+    core.engine.dispose()

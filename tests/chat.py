@@ -1,0 +1,367 @@
+"""People talking to kiennghi through a channel, as they would: texts, choices by label, files.
+
+A scenario is written once against `Chat` and runs over every channel (the `world` fixture):
+Telegram (the real python-telegram-bot Application on the fake Bot API: choices are inline
+buttons, pressed by label) and the terminal (choices are numbered lines: the person types the
+number). What a test reads is a `Screen`: the text and the choice labels a person would see.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlmodel import select
+
+from storage.db import new_session
+from storage.models import DialogState, Person
+
+# KN- then 2 x 4 Crockford base32 symbols (no I, L, O, U).
+CODE = re.compile(r"KN-[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}")
+NUMBERED = re.compile(r"^  (\d+)\. (.*)$")
+FILE_LINE = re.compile(r"^\[(\w+): (.*)\]$")
+
+
+@dataclass
+class Screen:
+    """One message a person received: its text, its choices (labels) and any file."""
+
+    text: str
+    options: list[str] = field(default_factory=list)
+    file: tuple[str, str] | None = None  # (kind, file id)
+
+
+def text_of(screens: Sequence[Screen]) -> str:
+    """Everything in these screens, one message a paragraph."""
+    return "\n\n".join(s.text for s in screens)
+
+
+def options_of(screens: Sequence[Screen]) -> list[str]:
+    """The choice labels of these screens, in order."""
+    return [label for s in screens for label in s.options]
+
+
+def codes_in(screens: Sequence[Screen]) -> list[str]:
+    """Tracking codes shown in these screens."""
+    return CODE.findall(text_of(screens))
+
+
+class Chat:
+    """One person in a private chat with the bot, on some channel."""
+
+    kind = ""
+
+    def __init__(self, world: World, user_id: int, name: str, language: str | None) -> None:
+        self.world = world
+        self.user_id = user_id
+        self.name = name
+        self.language = language
+        self.inbox: list[Screen] = []  # everything received, replies and messages from others
+
+    @property
+    def chat_id(self) -> str:
+        return str(self.user_id)
+
+    # ---- what a person does ----------------------------------------------------------------
+    async def send(self, text: str) -> list[Screen]:
+        """Type and send a text message; the replies."""
+        raise NotImplementedError
+
+    async def choose(self, label: str) -> list[Screen]:
+        """Pick a choice of the latest screen that offered it, by its label (button or number)."""
+        raise NotImplementedError
+
+    async def send_file(self, kind: str, file_id: str, *, caption: str | None = None,
+                        size: int | None = None) -> list[Screen]:
+        """Send a photo, voice note, document, video, sticker, location or contact."""
+        raise NotImplementedError
+
+    async def send_photo(self, file_id: str = "photo-1", caption: str | None = None) -> list[Screen]:
+        return await self.send_file("photo", file_id, caption=caption, size=54321)
+
+    async def send_voice(self, file_id: str = "voice-1") -> list[Screen]:
+        return await self.send_file("voice", file_id, size=20480)
+
+    async def send_document(self, file_id: str = "doc-1") -> list[Screen]:
+        return await self.send_file("document", file_id, size=100000)
+
+    # ---- what a test reads ----------------------------------------------------------------
+    def last_options(self) -> list[str]:
+        """The labels of the latest screen that had choices."""
+        return next((s.options for s in reversed(self.inbox) if s.options), [])
+
+    def _latest_with(self, label: str) -> Screen:
+        for screen in reversed(self.inbox):
+            if label in screen.options:
+                return screen
+        raise AssertionError(f"no choice {label!r} shown to {self.name}; last: {self.last_options()}")
+
+    def person_row(self) -> Person:
+        """This person as stored."""
+        with new_session(self.world.engine) as session:
+            return session.exec(select(Person).where(
+                Person.messenger == self.kind, Person.external_id == self.chat_id)).one()
+
+    def dialog(self) -> DialogState | None:
+        """This chat's stored dialog state."""
+        with new_session(self.world.engine) as session:
+            return session.get(DialogState, (self.kind, self.chat_id))
+
+
+class World:
+    """The bot on one channel, and the people who talk to it there."""
+
+    kind = ""
+
+    def __init__(self, core: Any) -> None:
+        self.core = core
+        self.engine = core.engine
+        self.chats: dict[str, Chat] = {}
+
+    def person(self, user_id: int, name: str = "Lan Nguyễn", language: str | None = "vi") -> Chat:
+        """Someone who writes to the bot (`language`: their messenger's language, if any)."""
+        raise NotImplementedError
+
+    async def deliver_outbox(self) -> int:
+        """Send what the outbox holds, as the running bot would; how many were sent."""
+        raise NotImplementedError
+
+    def received(self, user_id: int) -> list[Screen]:
+        """Everything one chat has received so far."""
+        return self.chats[str(user_id)].inbox
+
+    async def close(self) -> None:
+        """Stop the channel."""
+
+
+# ---- Telegram -----------------------------------------------------------------------------------
+
+class TelegramChat(Chat):
+    """A private Telegram chat: updates through the real Application, buttons pressed by label."""
+
+    kind = "telegram"
+
+    def __init__(self, world: TelegramWorld, user_id: int, name: str, language: str | None) -> None:
+        super().__init__(world, user_id, name, language)
+        self.telegram = world
+        first, _, last = name.partition(" ")
+        self.user: dict[str, Any] = {"id": user_id, "is_bot": False, "first_name": first}
+        if last:
+            self.user["last_name"] = last
+        if language:
+            self.user["language_code"] = language
+        self.last_update: dict[str, Any] = {}
+        self.buttons: dict[int, list[tuple[str, str]]] = {}  # id(screen) -> (label, callback data)
+
+    def _message(self, **content: Any) -> dict[str, Any]:
+        ids = self.telegram.ids
+        return {"update_id": next(ids), "message": {
+            "message_id": next(ids), "date": int(time.time()),
+            "chat": {"id": self.user_id, "type": "private", "first_name": self.user["first_name"]},
+            "from": self.user, **content}}
+
+    async def deliver(self, update: dict[str, Any]) -> list[Screen]:
+        """Feed one raw update (new or delivered again); the screens sent to this chat meanwhile."""
+        from telegram import Update
+
+        api = self.telegram.api
+        before = len(api.calls)
+        self.last_update = update
+        app = self.telegram.app
+        await app.process_update(Update.de_json(update, app.bot))
+        return self.telegram.collect(api.calls[before:])[self.chat_id]
+
+    async def send(self, text: str) -> list[Screen]:
+        return await self.deliver(self._message(text=text))
+
+    async def choose(self, label: str) -> list[Screen]:
+        screen = self._latest_with(label)
+        data = dict(self.buttons[id(screen)])[label]
+        return await self.press_data(data)
+
+    async def press_data(self, data: str) -> list[Screen]:
+        """A callback query with this data, as from any button, old or made up."""
+        ids = self.telegram.ids
+        update = {"update_id": next(ids), "callback_query": {
+            "id": str(next(ids)), "from": self.user, "chat_instance": "ci", "data": data,
+            "message": {"message_id": 1, "date": int(time.time()),
+                        "chat": {"id": self.user_id, "type": "private"},
+                        "from": self.telegram.bot_user, "text": "…"}}}
+        return await self.deliver(update)
+
+    async def resend(self) -> list[Screen]:
+        """Deliver the last update again, as Telegram does after a lost confirmation."""
+        return await self.deliver(self.last_update)
+
+    async def send_file(self, kind: str, file_id: str, *, caption: str | None = None,
+                        size: int | None = None) -> list[Screen]:
+        content: dict[str, Any]
+        unique = file_id + "u"
+        if kind == "photo":
+            content = {"photo": [
+                {"file_id": file_id + "-small", "file_unique_id": file_id + "s", "width": 90, "height": 90},
+                {"file_id": file_id, "file_unique_id": unique, "width": 800, "height": 800, "file_size": size}]}
+        elif kind == "voice":
+            content = {"voice": {"file_id": file_id, "file_unique_id": unique, "duration": 12, "file_size": size}}
+        elif kind == "document":
+            content = {"document": {"file_id": file_id, "file_unique_id": unique, "file_name": "answer.pdf",
+                                    "mime_type": "application/pdf", "file_size": size}}
+        elif kind == "video":
+            content = {"video": {"file_id": file_id, "file_unique_id": unique, "width": 640, "height": 360,
+                                 "duration": 5, "file_size": size}}
+        elif kind == "sticker":
+            content = {"sticker": {"file_id": file_id, "file_unique_id": unique, "type": "regular",
+                                   "width": 512, "height": 512, "is_animated": False, "is_video": False}}
+        elif kind == "location":
+            content = {"location": {"latitude": 21.2731, "longitude": 106.1946}}
+        elif kind == "contact":
+            content = {"contact": {"phone_number": file_id, "first_name": "Lan", "user_id": self.user_id}}
+        else:
+            raise ValueError(kind)
+        if caption:
+            content["caption"] = caption
+        return await self.deliver(self._message(**content))
+
+    async def send_raw(self, **content: Any) -> list[Screen]:
+        """A message with any Telegram content."""
+        return await self.deliver(self._message(**content))
+
+
+class TelegramWorld(World):
+    """The real Application on the fake Bot API (tests/fake_telegram.py)."""
+
+    kind = "telegram"
+
+    def __init__(self, core: Any, app: Any, api: Any) -> None:
+        super().__init__(core)
+        self.app = app
+        self.api = api
+        self.ids = itertools.count(1000)
+        self.seen = 0  # api.calls already sorted into inboxes
+        from tests.fake_telegram import BOT_USER
+
+        self.bot_user = BOT_USER
+
+    def person(self, user_id: int, name: str = "Lan Nguyễn", language: str | None = "vi") -> TelegramChat:
+        chat = TelegramChat(self, user_id, name, language)
+        self.chats[chat.chat_id] = chat
+        return chat
+
+    def collect(self, calls: Sequence[Any]) -> dict[str, list[Screen]]:
+        """Sort new Bot API sends into the chats' inboxes; the new screens per chat."""
+        from tests.fake_telegram import _SENDS
+
+        fresh: dict[str, list[Screen]] = {key: [] for key in self.chats}
+        for call in self.api.calls[self.seen:]:
+            if call.method not in _SENDS:
+                continue
+            screen = Screen(call.text, [label for label, _ in call.buttons])
+            kind = call.method[len("send"):].lower()
+            if kind != "message":
+                screen.file = (kind, str(call.params.get(kind)))
+            chat = self.chats.get(call.chat_id)
+            if chat is None:
+                continue
+            assert isinstance(chat, TelegramChat)
+            chat.buttons[id(screen)] = call.buttons
+            chat.inbox.append(screen)
+            fresh[call.chat_id].append(screen)
+        self.seen = len(self.api.calls)
+        del calls
+        return fresh
+
+    async def deliver_outbox(self) -> int:
+        sent = await self.app.bot_data["sender"].drain()
+        self.collect([])
+        return int(sent)
+
+    async def close(self) -> None:
+        await self.app.shutdown()
+
+
+# ---- the terminal -------------------------------------------------------------------------------
+
+class TerminalChat(Chat):
+    """A person at a terminal: every reply is rendered as text, choices as numbered lines."""
+
+    kind = "terminal"
+
+    def __init__(self, world: TerminalWorld, user_id: int, name: str, language: str | None) -> None:
+        super().__init__(world, user_id, name, language)
+        self.terminal = world
+
+    async def send(self, text: str) -> list[Screen]:
+        return await self.terminal.type_line(self, text)
+
+    async def choose(self, label: str) -> list[Screen]:
+        screen = self._latest_with(label)
+        return await self.send(str(screen.options.index(label) + 1))
+
+    async def send_file(self, kind: str, file_id: str, *, caption: str | None = None,
+                        size: int | None = None) -> list[Screen]:
+        return await self.terminal.type_line(self, caption, (kind, file_id, size))
+
+
+def parse_rendered(rendered: str) -> Screen:
+    """Read a terminal rendering back: text, then an optional [kind: file] line, then numbered choices."""
+    lines = rendered.split("\n")
+    options: list[str] = []
+    while lines and (match := NUMBERED.match(lines[-1])):
+        options.insert(0, match.group(2))
+        lines.pop()
+    file = None
+    if lines and (found := FILE_LINE.match(lines[-1])):
+        file = (found.group(1), found.group(2))
+        lines.pop()
+    return Screen("\n".join(lines), options, file)
+
+
+class TerminalWorld(World):
+    """The core driven through the terminal channel, one person per chat id, all in this process."""
+
+    kind = "terminal"
+
+    def person(self, user_id: int, name: str = "Lan Nguyễn", language: str | None = "vi") -> TerminalChat:
+        chat = TerminalChat(self, user_id, name, language)
+        self.chats[chat.chat_id] = chat
+        return chat
+
+    async def type_line(self, chat: TerminalChat, text: str | None,
+                        file: tuple[str, str, int | None] | None = None) -> list[Screen]:
+        from bot.channels.terminal import render
+        from handlers.core import Attachment, Incoming
+
+        attachment = Attachment(file[0], file[1], file[2]) if file else None
+        incoming = Incoming(messenger="terminal", chat_id=chat.chat_id, user_id=chat.chat_id,
+                            display_name=chat.name, language_code=chat.language, text=text,
+                            attachment=attachment)
+        screens = [parse_rendered(render(reply)) for reply in self.core.handle(incoming)]
+        chat.inbox.extend(screens)
+        return screens
+
+    async def deliver_outbox(self) -> int:
+        from bot.channels.terminal import render
+        from handlers.core import Option, Reply
+        from storage.outbox import due_messages, mark_sent
+        from storage.outbox import options_of as stored_options
+
+        sent = 0
+        with new_session(self.engine) as session:
+            for message in due_messages(["terminal"], session=session, limit=1000):
+                options = [Option(key, label) for key, label in stored_options(message)]
+                attachment = None
+                if message.file_id and message.file_kind:
+                    from handlers.core import Attachment
+
+                    attachment = Attachment(message.file_kind, message.file_id)
+                screen = parse_rendered(render(Reply(message.text, options, attachment)))
+                chat = self.chats.get(message.chat_id)
+                if chat is not None:
+                    chat.inbox.append(screen)
+                mark_sent(message, session=session)
+                sent += 1
+        return sent
