@@ -112,3 +112,19 @@ async def world(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
     yield chosen
     await chosen.close()
     core.engine.dispose()
+
+
+@pytest.fixture
+async def telegram_world(tmp_path: Path) -> AsyncIterator[Any]:
+    """Telegram only, for what only Telegram has: stale buttons, redelivered updates, raw content."""
+    from tests.chat import TelegramWorld
+
+    settings = make_settings(tmp_path, admin_ids="telegram:1", flood_messages=1000)
+    core = build_core(settings)
+    api = FakeBotAPI()
+    app = build_telegram_application(settings, core, request=api, rate_limit=False)
+    await app.initialize()
+    chosen = TelegramWorld(core, app, api)
+    yield chosen
+    await chosen.close()
+    core.engine.dispose()
