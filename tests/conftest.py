@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -94,13 +95,14 @@ async def loop(tmp_path: Path) -> AsyncIterator[TelegramHarness]:
     core.engine.dispose()
 
 
-@pytest.fixture(params=["telegram", "terminal"])
-async def world(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Any]:
-    """The bot on each channel in turn; person 1 is an admin (see tests/chat.py)."""
+@asynccontextmanager
+async def open_world(tmp_path: Path, kind: str, **overrides: Any) -> AsyncIterator[Any]:
+    """The bot on one channel ("telegram" or "terminal") with setting overrides; person 1 is an admin."""
     from tests.chat import TelegramWorld, TerminalWorld
 
-    kind = request.param
-    settings = make_settings(tmp_path, admin_ids=f"{kind}:1", flood_messages=1000)
+    values: dict[str, Any] = {"admin_ids": f"{kind}:1", "flood_messages": 1000}
+    values.update(overrides)
+    settings = make_settings(tmp_path, **values)
     core = build_core(settings)
     if kind == "telegram":
         api = FakeBotAPI()
@@ -109,22 +111,22 @@ async def world(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
         chosen: Any = TelegramWorld(core, app, api)
     else:
         chosen = TerminalWorld(core)
-    yield chosen
-    await chosen.close()
-    core.engine.dispose()
+    try:
+        yield chosen
+    finally:
+        await chosen.close()
+        core.engine.dispose()
+
+
+@pytest.fixture(params=["telegram", "terminal"])
+async def world(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Any]:
+    """The bot on each channel in turn; person 1 is an admin (see tests/chat.py)."""
+    async with open_world(tmp_path, request.param) as chosen:
+        yield chosen
 
 
 @pytest.fixture
 async def telegram_world(tmp_path: Path) -> AsyncIterator[Any]:
     """Telegram only, for what only Telegram has: stale buttons, redelivered updates, raw content."""
-    from tests.chat import TelegramWorld
-
-    settings = make_settings(tmp_path, admin_ids="telegram:1", flood_messages=1000)
-    core = build_core(settings)
-    api = FakeBotAPI()
-    app = build_telegram_application(settings, core, request=api, rate_limit=False)
-    await app.initialize()
-    chosen = TelegramWorld(core, app, api)
-    yield chosen
-    await chosen.close()
-    core.engine.dispose()
+    async with open_world(tmp_path, "telegram") as chosen:
+        yield chosen
