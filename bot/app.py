@@ -10,7 +10,7 @@ from telegram.request import BaseRequest
 
 from bot.channels import telegram as telegram_channel
 from bot.config import Settings
-from bot.i18n import Catalogs
+from locales import Catalogs
 from bot.scheduler import OutboxSender, start_scheduler
 from handlers.dispatch import Core
 from storage.db import create_db_engine, new_session

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from bot.i18n import N_
+from locales import N_
 from handlers.core import Context, Option, command
 from handlers.views import agency_name, display_name
 from storage.cases import create_invitation, find_invitation

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from bot.i18n import N_
+from locales import N_
 from handlers.core import Context, Incoming, Option, command, step, text_answer
 from handlers.officer import concern_from_args, officers, parse_date
 from handlers.views import agency_name, category_name, place_name

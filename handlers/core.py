@@ -12,7 +12,7 @@ from typing import Any
 from sqlmodel import Session
 
 from bot.config import Settings
-from bot.i18n import Catalogs, Translator
+from locales import Catalogs, Translator
 from storage.dialogs import Dialog
 from storage.models import Person, ReferenceItem
 from storage.outbox import enqueue

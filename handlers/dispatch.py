@@ -13,7 +13,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from bot.config import Settings
-from bot.i18n import Catalogs
+from locales import Catalogs
 from handlers import admin, agency, officer, worker  # noqa: F401  (register commands and steps)
 from handlers.core import (
     ACCEPTED_MEDIA,

@@ -6,7 +6,7 @@ import re
 from dataclasses import replace
 from datetime import date, timedelta
 
-from bot.i18n import N_
+from locales import N_
 from handlers.core import Attachment, Context, Incoming, Option, command, step, text_answer
 from handlers.views import (
     STATUS_LABELS,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.i18n import N_
+from locales import N_
 from handlers.core import Context, Option
 from storage.cases import assignments_of
 from storage.concerns import OPEN_STATES, attachments_of

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.i18n import N_
+from locales import N_
 from handlers.core import Context, Incoming, Option, command, step, text_answer
 from handlers.officer import officers
 from handlers.views import STATUS_LABELS, concern_view, main_menu

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-import bot.i18n
+import locales
 from bot.app import build_core, build_telegram_application
 from bot.config import Settings
 from handlers.dispatch import Core
@@ -19,7 +19,7 @@ from tests.fake_telegram import FakeBotAPI, TelegramPerson
 @pytest.fixture(autouse=True)
 def strict_translations(monkeypatch: pytest.MonkeyPatch) -> None:
     """Any message shown without a translation fails the test that showed it."""
-    monkeypatch.setattr(bot.i18n, "STRICT", True)
+    monkeypatch.setattr(locales, "STRICT", True)
 
 
 def make_settings(tmp_path: Path, **overrides: Any) -> Settings:

@@ -12,7 +12,7 @@ from babel.messages.catalog import Catalog
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 
-from bot.i18n import LOCALES, load_translations
+from locales import LOCALES, load_translations
 
 ROOT = Path(__file__).resolve().parent.parent
 KEYWORDS = {"t": None, "N_": None}

@@ -16,7 +16,7 @@ from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import Application, ContextTypes
 
 from bot.channels import split_text
-from bot.i18n import N_
+from locales import N_
 from handlers.core import Attachment, Incoming, Option
 from handlers.dispatch import Core
 from storage.models import OutboxMessage
