@@ -3,9 +3,74 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import DateTime, TypeDecorator, UniqueConstraint
+from sqlalchemy import DateTime, String, TypeDecorator, UniqueConstraint
 from sqlmodel import Field, SQLModel
+
+
+class Status(StrEnum):
+    """Where a concern is in its lifecycle (stored as these strings)."""
+
+    NEW = "new"
+    ACCEPTED = "accepted"
+    ASSIGNED = "assigned"
+    ANSWERED = "answered"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+    REJECTED = "rejected"
+    DUPLICATE = "duplicate"
+    WITHDRAWN = "withdrawn"
+    REOPENED = "reopened"
+
+
+class Role(StrEnum):
+    """What a person does in kiennghi."""
+
+    WORKER = "worker"
+    OFFICER = "officer"
+    AGENCY = "agency"
+    ADMIN = "admin"
+
+
+class Visibility(StrEnum):
+    """Who may know a concern's author: the union, or nobody."""
+
+    UNION = "union"
+    ANONYMOUS = "anonymous"
+
+
+class AssignmentStatus(StrEnum):
+    """An agency's part of a concern: waiting for its answer, or answered."""
+
+    PENDING = "pending"
+    ANSWERED = "answered"
+
+
+class ExtensionStatus(StrEnum):
+    """An agency's request for a later deadline."""
+
+    REQUESTED = "requested"
+    APPROVED = "approved"
+    REFUSED = "refused"
+
+
+class EnumText(TypeDecorator[Any]):
+    """A StrEnum stored as its plain string value (no database enum type, no migration)."""
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, enum: type[StrEnum], length: int = 16) -> None:
+        super().__init__(length)
+        self.enum = enum
+
+    def process_bind_param(self, value: Any, dialect: object) -> str | None:
+        return None if value is None else self.enum(value).value
+
+    def process_result_value(self, value: Any, dialect: object) -> StrEnum | None:
+        return None if value is None else self.enum(value)
 
 
 def utcnow() -> datetime:
@@ -36,7 +101,7 @@ class Person(SQLModel, table=True):
     chat_id: str = Field(max_length=64)
     display_name: str = Field(default="", max_length=128)
     locale: str | None = Field(default=None, max_length=8)
-    role: str = Field(default="worker", max_length=16, index=True)
+    role: Role = Field(default=Role.WORKER, sa_type=EnumText(Role), index=True)
     agency_code: str | None = Field(default=None, max_length=32)
     consent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
@@ -68,12 +133,12 @@ class Concern(SQLModel, table=True):
     tracking_code: str = Field(max_length=16, unique=True)
     # None for a fully anonymous concern: nobody, not even the store, knows its author.
     author_id: int | None = Field(default=None, foreign_key="person.id", index=True)
-    visibility: str = Field(default="union", max_length=16)  # union | anonymous
+    visibility: Visibility = Field(default=Visibility.UNION, sa_type=EnumText(Visibility))
     category_code: str = Field(max_length=32)
     enterprise: str = Field(default="", max_length=200)
     place_code: str | None = Field(default=None, max_length=32)
     description: str = Field(default="", max_length=3000)
-    status: str = Field(default="new", max_length=16, index=True)
+    status: Status = Field(default=Status.NEW, sa_type=EnumText(Status), index=True)
     me_too: int = 1
     merged_into_id: int | None = Field(default=None, foreign_key="concern.id", index=True)
     reject_reason: str | None = Field(default=None, max_length=500)
@@ -111,8 +176,8 @@ class StatusChange(SQLModel, table=True):
     # None when the actor is the author of an anonymous concern, or the system.
     actor_id: int | None = Field(default=None, foreign_key="person.id")
     actor_role: str = Field(max_length=16)
-    from_status: str | None = Field(default=None, max_length=16)
-    to_status: str = Field(max_length=16)
+    from_status: Status | None = Field(default=None, sa_type=EnumText(Status))
+    to_status: Status = Field(sa_type=EnumText(Status))
     note: str | None = Field(default=None, max_length=1000)
     at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
@@ -136,7 +201,7 @@ class Assignment(SQLModel, table=True):
     concern_id: int = Field(foreign_key="concern.id", index=True)
     agency_code: str = Field(max_length=32, index=True)
     deadline: date
-    status: str = Field(default="pending", max_length=16)  # pending | answered
+    status: AssignmentStatus = Field(default=AssignmentStatus.PENDING, sa_type=EnumText(AssignmentStatus))
     answer_text: str | None = Field(default=None, max_length=3000)
     answer_file_id: str | None = Field(default=None, max_length=256)
     answer_file_kind: str | None = Field(default=None, max_length=16)
@@ -145,7 +210,7 @@ class Assignment(SQLModel, table=True):
     answered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     extension_requested: date | None = None
     extension_reason: str | None = Field(default=None, max_length=500)
-    extension_status: str | None = Field(default=None, max_length=16)  # requested|approved|refused
+    extension_status: ExtensionStatus | None = Field(default=None, sa_type=EnumText(ExtensionStatus))
     relayed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     assigned_by: int | None = Field(default=None, foreign_key="person.id")
     assigned_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
@@ -155,7 +220,7 @@ class Invitation(SQLModel, table=True):
     """A one-time token that makes whoever opens it a union officer or an agency liaison."""
 
     token: str = Field(primary_key=True, max_length=32)
-    role: str = Field(max_length=16)
+    role: Role = Field(sa_type=EnumText(Role))
     agency_code: str | None = Field(default=None, max_length=32)
     created_by: int | None = Field(default=None, foreign_key="person.id")
     expires_at: datetime = Field(sa_type=UTCDateTime)
