@@ -2,38 +2,62 @@
 
 from __future__ import annotations
 
-from functools import partial
-
 from telegram import Update
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, TypeHandler
 from telegram.request import BaseRequest
 
-from bot.channels import telegram as telegram_channel
+from bot.channels.telegram import PerChatOrder, TelegramChannel, error_handler, on_update
 from bot.config import Settings
-from locales import Catalogs
+from bot.host import Host
 from bot.scheduler import OutboxSender, start_scheduler
+from handlers import admin, agency, officer, worker
+from handlers.core import Policy
 from handlers.dispatch import Core
+from handlers.routing import Routes
+from locales import Catalogs
 from storage.db import create_db_engine, new_session
 from storage.reference import read_reference_file, sync_reference
 
+# The routers, in the order their commands are looked up: staff roles first, then everyone's.
+ROUTERS = (admin.router, officer.router, agency.router, worker.router)
+MAX_CONCURRENT_UPDATES = 256
+
+
+def build_policy(settings: Settings) -> Policy:
+    """What handlers may know of the settings (limits, deadlines, time zone), without secrets."""
+    return Policy(
+        zone=settings.zone, default_locale=settings.default_locale, admin_ids=frozenset(settings.admin_ids),
+        flood_messages=settings.flood_messages, flood_window_seconds=settings.flood_window_seconds,
+        daily_concern_limit=settings.daily_concern_limit, invitation_days=settings.invitation_days,
+        default_deadline_days=settings.default_deadline_days, reopen_days=settings.reopen_days,
+    )
+
 
 def build_core(settings: Settings) -> Core:
-    """Open the store, load the reference data and the catalogs; the core every channel uses."""
+    """Open the store, load the reference data, the catalogs and the routes; the core every channel uses."""
     engine = create_db_engine(settings.database_url, synchronous=settings.sqlite_synchronous)
     reference = read_reference_file(settings.reference_file)
     with new_session(engine) as session:
         sync_reference(reference, session=session)
     catalogs = Catalogs(settings.default_locale, settings.zone)
-    return Core(engine, settings, catalogs)
+    return Core(engine, Routes(ROUTERS), build_policy(settings), catalogs)
+
+
+def store_threads(settings: Settings) -> int:
+    """Threads for the store's work: one for SQLite (one writer at a time), several for PostgreSQL."""
+    if settings.store_threads is not None:
+        return settings.store_threads
+    return 1 if settings.database_url.startswith("sqlite") else 8
 
 
 def build_telegram_application(
     settings: Settings, core: Core, *, request: BaseRequest | None = None,
     updates_request: BaseRequest | None = None, rate_limit: bool = True,
 ) -> Application:  # type: ignore[type-arg]
-    """The python-telegram-bot application: one handler for every update, services on start."""
+    """The python-telegram-bot application: chats handled concurrently, each in order; services on start."""
     token = settings.telegram_bot_token.get_secret_value() if settings.telegram_bot_token else ""
-    builder = ApplicationBuilder().token(token).post_init(start_services).post_shutdown(stop_services)
+    builder = (ApplicationBuilder().token(token).post_init(start_services).post_shutdown(stop_services)
+               .concurrent_updates(PerChatOrder(MAX_CONCURRENT_UPDATES)))
     if settings.telegram_base_url:
         base = settings.telegram_base_url.rstrip("/")
         builder = builder.base_url(base)
@@ -44,27 +68,36 @@ def build_telegram_application(
     if rate_limit:
         builder = builder.rate_limiter(AIORateLimiter())
     application = builder.build()
-    application.bot_data["core"] = core
-    application.bot_data["sender"] = OutboxSender(
-        core.engine, {telegram_channel.MESSENGER: partial(telegram_channel.deliver, application.bot)})
-    application.add_handler(TypeHandler(Update, telegram_channel.on_update))
-    application.add_error_handler(telegram_channel.error_handler)
+    host = Host(core, threads=store_threads(settings))
+    channel = TelegramChannel(application.bot, host)
+    application.bot_data.update(
+        core=core, host=host, channel=channel, catalogs=core.catalogs,
+        sender=OutboxSender(core.engine, {channel.messenger: channel.deliver}),
+        outbox_interval=settings.outbox_interval_seconds,
+    )
+    application.add_handler(TypeHandler(Update, on_update))
+    application.add_error_handler(error_handler)
     return application
 
 
 async def start_services(application: Application) -> None:  # type: ignore[type-arg]
-    """Command menus, then the scheduler that drains the outbox (post_init)."""
+    """Invitation links and command menus, then the scheduler that drains the outbox (post_init)."""
     core: Core = application.bot_data["core"]
+    channel: TelegramChannel = application.bot_data["channel"]
     sender: OutboxSender = application.bot_data["sender"]
-    await telegram_channel.set_command_menus(application, core)
+    host: Host = application.bot_data["host"]
+    channel.username = application.bot.username
+    core.invitation_links[channel.messenger] = channel.invitation_link
+    await channel.set_command_menus(core.catalogs, core.policy.default_locale)
     application.bot_data["scheduler"] = start_scheduler(
-        core.engine, sender, interval_seconds=core.settings.outbox_interval_seconds)
-    application.bot_data["kick_outbox"] = lambda: application.create_task(sender.drain())
+        core.engine, sender, interval_seconds=application.bot_data["outbox_interval"])
+    host.on_queued = lambda: application.create_task(sender.drain())
 
 
 async def stop_services(application: Application) -> None:  # type: ignore[type-arg]
-    """Stop the scheduler and close the store (post_shutdown)."""
+    """Stop the scheduler, the store's threads, and close the store (post_shutdown)."""
     scheduler = application.bot_data.pop("scheduler", None)
     if scheduler is not None:
         scheduler.shutdown(wait=False)
+    application.bot_data["host"].close()
     application.bot_data["core"].engine.dispose()

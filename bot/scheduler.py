@@ -10,6 +10,7 @@ from datetime import timedelta
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.engine import Engine
 
+from bot.channels import Delivery
 from storage.db import new_session
 from storage.dialogs import prune_processed_updates
 from storage.models import OutboxMessage
@@ -18,8 +19,7 @@ from storage.outbox import due_messages, mark_failed, mark_sent
 log = logging.getLogger(__name__)
 BATCH = 50
 
-# (message) -> (sent, error, permanent)
-Deliver = Callable[[OutboxMessage], Awaitable[tuple[bool, str | None, bool]]]
+Deliver = Callable[[OutboxMessage], Awaitable[Delivery]]
 
 
 class OutboxSender:

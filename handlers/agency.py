@@ -4,22 +4,26 @@ from __future__ import annotations
 
 from datetime import date
 
+from handlers.core import Answer, Choice, Context, Option, parse_date, text_answer
+from handlers.routing import Flow, Router
+from handlers.rules.cases import record_answer, union_staff
+from handlers.rules.deadlines import days_left, pending_extension, request_extension
+from handlers.views import agency_name, category_name, concern_from_args, not_found, place_name
 from locales import N_
-from handlers.core import Context, Incoming, Option, command, step, text_answer
-from handlers.officer import concern_from_args, officers, parse_date
-from handlers.views import agency_name, category_name, place_name
-from storage.cases import agency_assignments, assignment_for, record_answer
-from storage.models import Assignment, Concern
+from storage.cases import agency_assignments, assignment_for
+from storage.models import Assignment, AssignmentStatus, Concern, Role
 from storage.reference import get_item
 
-AGENCIES = ("agency",)
+router = Router("agency", roles=(Role.AGENCY,))
+ANSWER = router.flow("answer", ["text", "document"])
+EXTEND = router.flow("extend", ["date", "reason"])
 MIN_ANSWER = 10
 MAX_ANSWER = 3000
 
 
-def days_left(ctx: Context, assignment: Assignment) -> str:
+def time_left(ctx: Context, assignment: Assignment) -> str:
     """'5 days left', 'due today' or '2 days overdue'."""
-    days = (assignment.deadline - ctx.today()).days
+    days = days_left(assignment.deadline, ctx.today())
     if days > 0:
         return ctx.t("{days} days left", days=days)
     if days == 0:
@@ -27,7 +31,7 @@ def days_left(ctx: Context, assignment: Assignment) -> str:
     return ctx.t("{days} days overdue", days=-days)
 
 
-@command("mine", roles=AGENCIES)
+@router.command("mine")
 def mine(ctx: Context) -> None:
     """Concerns assigned to my agency and not yet answered, nearest deadline first."""
     rows = agency_assignments(str(ctx.person.agency_code), session=ctx.session)
@@ -39,22 +43,25 @@ def mine(ctx: Context) -> None:
     for assignment, concern in rows:
         lines.append(ctx.t("{code} · {topic} · by {date} ({left})", code=concern.tracking_code,
                            topic=category_name(ctx, concern.category_code),
-                           date=ctx.t.date(assignment.deadline), left=days_left(ctx, assignment)))
-    ctx.say("\n".join(lines), [Option(f"/case {c.tracking_code}", c.tracking_code) for _, c in rows], columns=2)
+                           date=ctx.t.date(assignment.deadline), left=time_left(ctx, assignment)))
+    ctx.say("\n".join(lines), [Option(Choice.command("case", c.tracking_code), c.tracking_code) for _, c in rows],
+            columns=2)
 
 
 def my_assignment(ctx: Context, concern: Concern) -> Assignment | None:
     """My agency's assignment for this concern; others' concerns are as if they did not exist."""
     assignment = assignment_for(concern, ctx.person.agency_code, session=ctx.session)
     if assignment is None:
-        ctx.say(ctx.t("No concern has the code {code}. Please check it and try again.", code=concern.tracking_code))
+        not_found(ctx, concern.tracking_code)
     return assignment
 
 
-def agency_view(ctx: Context, concern: Concern) -> None:
-    """What an agency may see: content, topic, enterprise, place, deadline. Never the worker."""
-    assignment = my_assignment(ctx, concern)
-    if assignment is None:
+@router.command("case")
+def open_case(ctx: Context) -> None:
+    """What an agency may see of its concern: content, topic, enterprise, place, deadline. Never the worker."""
+    concern = concern_from_args(ctx)
+    assignment = my_assignment(ctx, concern) if concern is not None else None
+    if concern is None or assignment is None:
         return
     code = concern.tracking_code
     lines = [
@@ -64,32 +71,33 @@ def agency_view(ctx: Context, concern: Concern) -> None:
         ctx.t("Place: {value}", value=place_name(ctx, concern.place_code)),
         ctx.t("Workers concerned: {count}", count=concern.me_too),
         ctx.t("Content: {value}", value=concern.description or ctx.t("(voice note, ask the union)")),
-        ctx.t("Answer by: {date} ({left})", date=ctx.t.date(assignment.deadline), left=days_left(ctx, assignment)),
+        ctx.t("Answer by: {date} ({left})", date=ctx.t.date(assignment.deadline), left=time_left(ctx, assignment)),
     ]
     options: list[Option] = []
-    if assignment.status == "answered":
+    if assignment.status == AssignmentStatus.ANSWERED:
         lines.append(ctx.t("Your answer ({date}): {text}", date=ctx.t.date(assignment.answered_at or ctx.now),
                            text=assignment.answer_text or "–"))
     else:
-        options = [Option(f"/answer {code}", ctx.t("Answer")), Option(f"/extend {code}", ctx.t("Ask for more time"))]
-    if assignment.extension_status == "requested":
+        options = [Option(Choice.command("answer", code), ctx.t("Answer")),
+                   Option(Choice.command("extend", code), ctx.t("Ask for more time"))]
+    if pending_extension(assignment):
         lines.append(ctx.t("More time requested until {date}; waiting for the union.",
                            date=ctx.t.date(assignment.extension_requested or assignment.deadline)))
     ctx.say("\n".join(lines), options, columns=2)
 
 
-def _start_on_assignment(ctx: Context, flow: str) -> None:
+def _start_on_assignment(ctx: Context, flow: Flow) -> None:
     concern = concern_from_args(ctx)
     if concern is None:
         return
     assignment = my_assignment(ctx, concern)
     if assignment is None:
         return
-    if assignment.status == "answered":
+    if assignment.status == AssignmentStatus.ANSWERED:
         ctx.say(ctx.t("Your agency already answered {code} on {date}.", code=concern.tracking_code,
                       date=ctx.t.date(assignment.answered_at or ctx.now)))
         return
-    ctx.start(flow, "text" if flow == "answer" else "date", {"assignment": assignment.id})
+    ctx.start(flow, {"assignment": assignment.id})
 
 
 def _flow_assignment(ctx: Context) -> tuple[Assignment, Concern]:
@@ -100,14 +108,14 @@ def _flow_assignment(ctx: Context) -> tuple[Assignment, Concern]:
     return assignment, concern
 
 
-@command("answer", roles=AGENCIES)
+@router.command("answer")
 def answer(ctx: Context) -> None:
     """Answer a concern in writing, optionally with the signed document."""
-    _start_on_assignment(ctx, "answer")
+    _start_on_assignment(ctx, ANSWER)
 
 
-@step("answer", "text")
-def ask_answer_text(ctx: Context, answer: Incoming | None) -> None:
+@ANSWER.step("text")
+def ask_answer_text(ctx: Context, answer: Answer | None) -> None:
     """The written answer."""
     _, concern = _flow_assignment(ctx)
     prompt = ctx.t("Type your agency's answer to {code} ({min} to {max} characters).",
@@ -119,15 +127,15 @@ def ask_answer_text(ctx: Context, answer: Incoming | None) -> None:
     ctx.goto("document")
 
 
-@step("answer", "document")
-def ask_answer_document(ctx: Context, answer: Incoming | None) -> None:
+@ANSWER.step("document")
+def ask_answer_document(ctx: Context, answer: Answer | None) -> None:
     """The official document (PDF or image), or none."""
-    options = [Option("doc:none", ctx.t("No document"))]
+    options = [Option(Choice("doc", "none"), ctx.t("No document"))]
     if answer is None:
         ctx.say(ctx.t("Attach the signed written answer (PDF or photo), or choose “No document”."), options)
         return
     media = answer.attachment
-    if answer.choice != "doc:none" and (media is None or media.kind not in ("document", "photo")):
+    if answer.picked("doc") != "none" and (media is None or media.kind not in ("document", "photo")):
         ctx.say(ctx.t("Please send a PDF or a photo, or choose “No document”."), options)
         return
     assignment, concern = _flow_assignment(ctx)
@@ -139,31 +147,32 @@ def ask_answer_document(ctx: Context, answer: Incoming | None) -> None:
     ctx.end()
     code = concern.tracking_code
     item_code = assignment.agency_code
-    for officer in officers(ctx):
+    open_it = [Option(Choice.command("case", code), N_("Open"))]
+    for officer in union_staff(session=ctx.session):
         if everyone:
             ctx.notify(officer, N_("All agencies have answered {code}. Please review and relay the answers."),
-                       options=[(f"/case {code}", N_("Open"))], code=code)
+                       options=open_it, code=code)
         else:
-            ctx.notify(officer, N_("{agency} answered {code}."), options=[(f"/case {code}", N_("Open"))],
+            ctx.notify(officer, N_("{agency} answered {code}."), options=open_it,
                        code=code, agency=get_item("agency", item_code, session=ctx.session) or item_code)
     ctx.say(ctx.t("Thank you. The answer to {code} is recorded.\n"
                   "The Labour Federation will relay it to the worker.", code=code))
 
 
-@command("extend", roles=AGENCIES)
+@router.command("extend")
 def extend(ctx: Context) -> None:
     """Ask the union for a later deadline, with a reason."""
-    _start_on_assignment(ctx, "extend")
+    _start_on_assignment(ctx, EXTEND)
 
 
-@step("extend", "date")
-def ask_extension_date(ctx: Context, answer: Incoming | None) -> None:
+@EXTEND.step("date")
+def ask_extension_date(ctx: Context, answer: Answer | None) -> None:
     """Until when."""
     assignment, concern = _flow_assignment(ctx)
     if answer is None:
         ctx.say(ctx.t("The deadline for {code} is {date}. Until which date do you need? (e.g. 20/08/2024)",
                       code=concern.tracking_code, date=ctx.t.date(assignment.deadline)),
-                [Option("cancel", ctx.t("Cancel"))])
+                [Option(Choice("cancel"), ctx.t("Cancel"))])
         return
     wanted = parse_date(answer.text or "")
     if wanted is None or wanted <= assignment.deadline:
@@ -173,24 +182,22 @@ def ask_extension_date(ctx: Context, answer: Incoming | None) -> None:
     ctx.goto("reason")
 
 
-@step("extend", "reason")
-def ask_extension_reason(ctx: Context, answer: Incoming | None) -> None:
+@EXTEND.step("reason")
+def ask_extension_reason(ctx: Context, answer: Answer | None) -> None:
     """Why more time is needed; then the union decides."""
     assignment, concern = _flow_assignment(ctx)
     reason = text_answer(ctx, answer, ctx.t("Why do you need more time? The union will read your reason."),
                          low=5, high=500)
     if reason is None:
         return
-    assignment.extension_requested = date.fromisoformat(str(ctx.data["until"]))
-    assignment.extension_reason = reason
-    assignment.extension_status = "requested"
-    ctx.session.add(assignment)
+    request_extension(assignment, date.fromisoformat(str(ctx.data["until"])), reason, session=ctx.session)
     ctx.end()
     code = concern.tracking_code
-    for officer in officers(ctx):
+    for officer in union_staff(session=ctx.session):
         ctx.notify(officer, N_("{agency} asks for more time on {code}: until {date} instead of {old}.\n"
                                "Reason: {reason}"),
-                   options=[(f"/grant {assignment.id}", N_("Approve")), (f"/refuse {assignment.id}", N_("Refuse"))],
+                   options=[Option(Choice.command("grant", str(assignment.id)), N_("Approve")),
+                            Option(Choice.command("refuse", str(assignment.id)), N_("Refuse"))],
                    code=code, reason=reason, date=assignment.extension_requested, old=assignment.deadline,
                    agency=get_item("agency", assignment.agency_code, session=ctx.session) or assignment.agency_code)
     ctx.say(ctx.t("Your request was sent to the union. You will be told their decision."))

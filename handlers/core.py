@@ -1,25 +1,29 @@
-"""What every handler shares: the normalized event, replies, the context and the dialog engine."""
+"""What every handler shares: the normalized event, choices, replies, the policy and the context."""
 
 from __future__ import annotations
 
 import logging
+import re
 import unicodedata
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
+from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
 
-from bot.config import Settings
 from locales import Catalogs, Translator
 from storage.dialogs import Dialog
 from storage.models import Person, ReferenceItem
 from storage.outbox import enqueue
 
+if TYPE_CHECKING:
+    from handlers.routing import Flow, Routes
+
 log = logging.getLogger(__name__)
 
 ACCEPTED_MEDIA = ("photo", "voice", "audio", "document", "video")
+MAX_TYPED_NUMBER = 6  # digits: more than any list, page or id a person may type
 
 
 @dataclass(frozen=True)
@@ -43,17 +47,73 @@ class Incoming:
     text: str | None = None
     command: str | None = None
     args: str = ""
-    choice: str | None = None
+    choice: str | None = None  # the key of a choice, as the channel received it
     attachment: Attachment | None = None
     update_key: str | None = None
+
+
+@dataclass(frozen=True)
+class Choice:
+    """What a choice means: an action and its value (`cat` `wages`), or a command (`/case` `KN-…`)."""
+
+    action: str
+    value: str = ""
+
+    @property
+    def key(self) -> str:
+        """The text a channel carries (callback data on Telegram): `cat:wages`, `/case KN-…`."""
+        if self.action.startswith("/"):
+            return f"{self.action} {self.value}".rstrip()
+        return f"{self.action}:{self.value}" if self.value else self.action
+
+    @classmethod
+    def parse(cls, key: str) -> Choice:
+        """The choice a key stands for."""
+        if key.startswith("/"):
+            action, _, value = key.partition(" ")
+        else:
+            action, _, value = key.partition(":")
+        return cls(action, value.strip())
+
+    @classmethod
+    def command(cls, name: str, args: str = "") -> Choice:
+        """A choice that runs a command: `Choice.command("case", code)`."""
+        return cls("/" + name, args)
 
 
 @dataclass(frozen=True)
 class Option:
     """A choice offered to the person: a button, or a numbered line where there are none."""
 
-    key: str
+    choice: Choice
     label: str
+
+    @property
+    def key(self) -> str:
+        """The choice's key, as channels carry it."""
+        return self.choice.key
+
+    @classmethod
+    def of_key(cls, key: str, label: str) -> Option:
+        """An option read back from its key (as stored with an outgoing message)."""
+        return cls(Choice.parse(key), label)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What a person gave to a dialog step: text, a choice or a file."""
+
+    text: str | None = None
+    choice: Choice | None = None
+    attachment: Attachment | None = None
+
+    def chose(self, action: str) -> bool:
+        """Whether the person picked this action."""
+        return self.choice is not None and self.choice.action == action
+
+    def picked(self, action: str) -> str | None:
+        """The value of a choice of this action (None for anything else)."""
+        return self.choice.value if self.chose(action) and self.choice is not None else None
 
 
 @dataclass
@@ -64,6 +124,31 @@ class Reply:
     options: list[Option] = field(default_factory=list)
     attachment: Attachment | None = None
     columns: int = 1
+
+
+@dataclass(frozen=True)
+class Policy:
+    """What handlers may know of the settings: limits, deadlines and the time zone; no secrets."""
+
+    zone: ZoneInfo
+    default_locale: str = "vi"
+    admin_ids: frozenset[str] = frozenset()
+    flood_messages: int = 20
+    flood_window_seconds: float = 10
+    daily_concern_limit: int = 10
+    invitation_days: int = 7
+    default_deadline_days: int = 30
+    reopen_days: int = 30
+
+
+class Quota(Protocol):
+    """The daily allowance of concerns per person."""
+
+    limit: int
+
+    def exhausted(self, who: str, now: datetime) -> bool: ...
+
+    def use(self, who: str, now: datetime) -> None: ...
 
 
 def clean_text(text: str) -> str:
@@ -84,21 +169,48 @@ def parse_command(text: str) -> tuple[str, str] | None:
     return name, args.strip()
 
 
+def parse_number(text: str) -> int | None:
+    """A whole number typed with ASCII digits and of sane length; None for anything else (², ①, 10**20)."""
+    text = text.strip()
+    if not text or len(text) > MAX_TYPED_NUMBER or not all("0" <= ch <= "9" for ch in text):
+        return None
+    return int(text)
+
+
+_DATE = re.compile(r"^\s*(\d{1,2})\s*[/.\-]\s*(\d{1,2})\s*[/.\-]\s*(\d{4})\s*$", re.ASCII)
+
+
+def parse_date(text: str) -> date | None:
+    """A date typed the Vietnamese way: 20/08/2024, 20-8-2024 or 20.8.2024."""
+    match = _DATE.match(text or "")
+    if match is None:
+        return None
+    day, month, year = (int(g) for g in match.groups())
+    try:
+        return date(year, month, day)
+    except ValueError:
+        return None
+
+
+InvitationLinks = dict[str, Any]  # messenger -> function(payload) -> link
+
+
 @dataclass
 class Context:
     """Everything a handler may use while handling one incoming event."""
 
     session: Session
-    settings: Settings
+    policy: Policy
     catalogs: Catalogs
+    routes: Routes
     incoming: Incoming
     person: Person
     t: Translator
     state: Dialog
     data: dict[str, Any]
     now: datetime
-    quota: Any = None  # handlers.dispatch.DailyQuota
-    deep_link_base: str | None = None  # e.g. https://t.me/<bot>?start= when Telegram runs
+    quota: Quota
+    invitation_links: InvitationLinks = field(default_factory=dict)
     forget_dialog: bool = False  # drop the chat's dialog row instead of stamping it
     replies: list[Reply] = field(default_factory=list)
 
@@ -107,16 +219,22 @@ class Context:
         """Add a reply for the person who acted."""
         self.replies.append(Reply(text, list(options or []), attachment, columns))
 
-    def start(self, flow: str, step: str, data: dict[str, Any] | None = None) -> None:
-        """Enter a dialog at its first step and ask it."""
-        self.state.flow = flow
+    def start(self, flow: Flow, data: dict[str, Any] | None = None, *, at: str | None = None) -> None:
+        """Enter a dialog at its first step (or `at`) and ask it."""
+        self.state.flow = flow.name
         self.data = dict(data or {})
-        self.goto(step)
+        self.goto(at or flow.first)
+
+    def enter(self, flow: Flow, step: str, data: dict[str, Any] | None = None) -> None:
+        """Put the chat at a dialog step without asking it (the caller answers it at once)."""
+        self.state.flow, self.state.step = flow.name, step
+        self.data = dict(data or {})
 
     def goto(self, step: str) -> None:
         """Move to a step of the current dialog and ask it."""
+        flow = self.routes.flows[str(self.state.flow)]
         self.state.step = step
-        FLOWS[str(self.state.flow)][step](self, None)
+        flow.steps[step](self, None)
 
     def end(self) -> None:
         """Leave the dialog; nothing of it is kept."""
@@ -124,7 +242,7 @@ class Context:
         self.state.step = None
         self.data = {}
 
-    def notify(self, recipient: Person, message: str, *, options: list[tuple[str, str]] | None = None,
+    def notify(self, recipient: Person, message: str, *, options: list[Option] | None = None,
                attachment: Attachment | None = None, **values: object) -> None:
         """Queue a message for someone else, in their language, sent after this commit.
 
@@ -132,15 +250,15 @@ class Context:
         rendered in the recipient's language; a value may also be a function of their translator.
         """
         t = self.catalogs.get(recipient.locale)
-        resolved = {k: _localized(v, t) for k, v in values.items()}
+        resolved = {k: localized(v, t) for k, v in values.items()}
         enqueue(recipient, t(message, **resolved), session=self.session,
-                options=[(key, t(label)) for key, label in options or []],
+                options=[(o.key, t(o.label)) for o in options or []],
                 file_id=attachment.file_id if attachment else None,
                 file_kind=attachment.kind if attachment else None)
 
     def today(self) -> date:
         """Today's date in the configured time zone."""
-        return self.now.astimezone(self.settings.zone).date()
+        return self.now.astimezone(self.policy.zone).date()
 
     @property
     def who(self) -> str:
@@ -148,10 +266,10 @@ class Context:
         return f"{self.person.messenger}:{self.person.external_id}"
 
 
-def text_answer(ctx: Context, answer: Incoming | None, prompt: str, *, low: int, high: int) -> str | None:
+def text_answer(ctx: Context, answer: Answer | None, prompt: str, *, low: int, high: int) -> str | None:
     """A free-text step: ask (answer None), or return the text when its length fits, else say the limits."""
     if answer is None:
-        ctx.say(prompt, [Option("cancel", ctx.t("Cancel"))])
+        ctx.say(prompt, [Option(Choice("cancel"), ctx.t("Cancel"))])
         return None
     text = answer.text or ""
     if not low <= len(text) <= high:
@@ -160,7 +278,8 @@ def text_answer(ctx: Context, answer: Incoming | None, prompt: str, *, low: int,
     return text
 
 
-def _localized(value: object, t: Translator) -> object:
+def localized(value: object, t: Translator) -> object:
+    """A value for a message in someone's language: dates and reference items rendered for them."""
     if callable(value):
         return value(t)
     if isinstance(value, date):
@@ -168,48 +287,3 @@ def _localized(value: object, t: Translator) -> object:
     if isinstance(value, ReferenceItem):
         return t.name(value)
     return value
-
-
-# A step is asked with answer=None and then given each answer until it moves on.
-StepFn = Callable[[Context, "Incoming | None"], None]
-FLOWS: dict[str, dict[str, StepFn]] = {}
-
-
-def step(flow: str, name: str) -> Callable[[StepFn], StepFn]:
-    """Register a dialog step under its flow."""
-
-    def register(function: StepFn) -> StepFn:
-        FLOWS.setdefault(flow, {})[name] = function
-        return function
-
-    return register
-
-
-@dataclass(frozen=True)
-class Command:
-    """A command name, who may use it, and what it does."""
-
-    name: str
-    run: Callable[[Context], None]
-    roles: tuple[str, ...] = ()  # empty: everyone
-
-
-COMMANDS: dict[str, Command] = {}
-
-
-Handler = Callable[[Context], None]
-
-
-def command(name: str, *, roles: tuple[str, ...] = ()) -> Callable[[Handler], Handler]:
-    """Register a command, optionally only for some roles (admins may use every command)."""
-
-    def register(function: Callable[[Context], None]) -> Callable[[Context], None]:
-        COMMANDS[name] = Command(name, function, roles)
-        return function
-
-    return register
-
-
-def may_use(person: Person, cmd: Command) -> bool:
-    """Whether the person's role allows the command."""
-    return not cmd.roles or person.role in cmd.roles or person.role == "admin"

@@ -3,32 +3,34 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections import defaultdict, deque
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
-from bot.config import Settings
-from locales import Catalogs
-from handlers import admin, agency, officer, worker  # noqa: F401  (register commands and steps)
 from handlers.core import (
     ACCEPTED_MEDIA,
-    COMMANDS,
-    FLOWS,
+    Answer,
+    Choice,
     Context,
     Incoming,
+    InvitationLinks,
+    Policy,
     Reply,
     clean_text,
-    may_use,
     parse_command,
+    parse_number,
 )
+from handlers.routing import Routes
+from locales import Catalogs
 from storage.db import new_session
 from storage.dialogs import claim_update, drop_dialog, load_dialog, save_dialog
-from storage.models import OutboxMessage, utcnow
+from storage.models import OutboxMessage, Role, utcnow
 from storage.people import find_person, get_or_create_person, set_role
 
 log = logging.getLogger(__name__)
@@ -42,20 +44,22 @@ class FloodGuard:
         self.window = window_seconds
         self._seen: dict[str, deque[float]] = defaultdict(deque)
         self._warned: dict[str, float] = {}
+        self._lock = threading.Lock()  # chats are handled concurrently, in threads
 
     def check(self, who: str, now: float | None = None) -> str:
         """'ok', 'warn' (first message over the limit) or 'drop' (later ones, no reply)."""
         now = time.monotonic() if now is None else now
-        seen = self._seen[who]
-        while seen and now - seen[0] > self.window:
-            seen.popleft()
-        seen.append(now)
-        if len(seen) <= self.limit:
-            return "ok"
-        if now - self._warned.get(who, -self.window - 1) > self.window:
-            self._warned[who] = now
-            return "warn"
-        return "drop"
+        with self._lock:
+            seen = self._seen[who]
+            while seen and now - seen[0] > self.window:
+                seen.popleft()
+            seen.append(now)
+            if len(seen) <= self.limit:
+                return "ok"
+            if now - self._warned.get(who, -self.window - 1) > self.window:
+                self._warned[who] = now
+                return "warn"
+            return "drop"
 
 
 class DailyQuota:
@@ -69,37 +73,48 @@ class DailyQuota:
         self.limit = limit
         self.zone = zone
         self._counts: dict[tuple[str, date], int] = {}
+        self._lock = threading.Lock()
 
     def _key(self, who: str, now: datetime) -> tuple[str, date]:
         return who, now.astimezone(self.zone).date()
 
     def exhausted(self, who: str, now: datetime) -> bool:
         """Whether the person has already sent today's allowance."""
-        return self._counts.get(self._key(who, now), 0) >= self.limit
+        with self._lock:
+            return self._counts.get(self._key(who, now), 0) >= self.limit
 
     def use(self, who: str, now: datetime) -> None:
         """Count one more concern for today."""
         key = self._key(who, now)
-        if len(self._counts) > 100_000:  # drop past days, keep memory bounded
-            today = key[1]
-            self._counts = {k: v for k, v in self._counts.items() if k[1] == today}
-        self._counts[key] = self._counts.get(key, 0) + 1
+        with self._lock:
+            if len(self._counts) > 100_000:  # drop past days, keep memory bounded
+                today = key[1]
+                self._counts = {k: v for k, v in self._counts.items() if k[1] == today}
+            self._counts[key] = self._counts.get(key, 0) + 1
+
+
+@dataclass
+class Outcome:
+    """What handling one event produced: replies for the person, and whether others have mail."""
+
+    replies: list[Reply] = field(default_factory=list)
+    queued: bool = False  # outbox messages were committed: the sender may start now
 
 
 class Core:
-    """Handles incoming events for every channel: the store, the settings and the languages."""
+    """Handles incoming events for every channel: the store, the routes, the policy and the languages."""
 
-    def __init__(self, engine: Engine, settings: Settings, catalogs: Catalogs) -> None:
+    def __init__(self, engine: Engine, routes: Routes, policy: Policy, catalogs: Catalogs) -> None:
         self.engine = engine
-        self.settings = settings
+        self.routes = routes
+        self.policy = policy
         self.catalogs = catalogs
-        self.flood = FloodGuard(settings.flood_messages, settings.flood_window_seconds)
-        self.admin_ids = set(settings.admin_ids)
-        self.quota = DailyQuota(settings.daily_concern_limit, settings.zone)
-        self.outbox_waiting = False
-        self.deep_link_base: str | None = None  # set by the Telegram channel once it knows its name
+        self.flood = FloodGuard(policy.flood_messages, policy.flood_window_seconds)
+        self.quota = DailyQuota(policy.daily_concern_limit, policy.zone)
+        # messenger -> function(payload) -> link; filled by the channels at start-up, before any update.
+        self.invitation_links: InvitationLinks = {}
 
-    def handle(self, incoming: Incoming, now: datetime | None = None) -> list[Reply]:
+    def handle(self, incoming: Incoming, now: datetime | None = None) -> Outcome:
         """Handle one event; everything it changed is committed before the replies return.
 
         A failure rolls everything back and gets a short apology, never a traceback."""
@@ -108,7 +123,7 @@ class Core:
         except Exception:
             log.exception("error while handling update %s", incoming.update_key)
             t = self.catalogs.pick(self._stored_locale(incoming), incoming.language_code)
-            return [Reply(t("Sorry, something went wrong on our side. Please try again in a moment."))]
+            return Outcome([Reply(t("Sorry, something went wrong on our side. Please try again in a moment."))])
 
     def _stored_locale(self, incoming: Incoming) -> str | None:
         try:
@@ -118,24 +133,24 @@ class Core:
         except Exception:  # the store itself may be what failed
             return None
 
-    def _handle(self, incoming: Incoming, now: datetime | None) -> list[Reply]:
+    def _handle(self, incoming: Incoming, now: datetime | None) -> Outcome:
         with new_session(self.engine) as session:
             if incoming.update_key and not claim_update(incoming.messenger, incoming.update_key, session=session):
-                return []
+                return Outcome()
             person = get_or_create_person(
                 incoming.messenger, incoming.user_id, chat_id=incoming.chat_id,
                 display_name=incoming.display_name, session=session,
             )
             who = f"{incoming.messenger}:{incoming.user_id}"
-            if who in self.admin_ids and person.role != "admin":
-                set_role(person, "admin", None, session=session)
+            if who in self.policy.admin_ids and person.role != Role.ADMIN:
+                set_role(person, Role.ADMIN, None, session=session)
             state = load_dialog(incoming.messenger, incoming.chat_id, session=session)
             position = (state.flow, state.step)
             ctx = Context(
-                session=session, settings=self.settings, catalogs=self.catalogs, incoming=incoming,
-                person=person, t=self.catalogs.pick(person.locale, incoming.language_code),
+                session=session, policy=self.policy, catalogs=self.catalogs, routes=self.routes,
+                incoming=incoming, person=person, t=self.catalogs.pick(person.locale, incoming.language_code),
                 state=state, data=dict(state.data), now=now or utcnow(), quota=self.quota,
-                deep_link_base=self.deep_link_base,
+                invitation_links=self.invitation_links,
             )
             flood = self.flood.check(who)
             if flood == "ok":
@@ -154,16 +169,15 @@ class Core:
                     state, flow=ctx.state.flow, step=ctx.state.step, data=ctx.data,
                     options=shown, session=session,
                 )
-            if any(isinstance(obj, OutboxMessage) for obj in session.new):
-                self.outbox_waiting = True
+            queued = any(isinstance(obj, OutboxMessage) for obj in session.new)
             try:
                 session.commit()
             except IntegrityError:
                 # Another process handled the same update first: it was handled once.
                 session.rollback()
                 log.info("update %s already handled elsewhere", incoming.update_key)
-                return []
-            return ctx.replies
+                return Outcome()
+            return Outcome(ctx.replies, queued)
 
     def _route(self, ctx: Context) -> None:
         incoming = ctx.incoming
@@ -177,12 +191,13 @@ class Core:
             if parsed:
                 incoming = replace(incoming, command=parsed[0], args=clean_text(parsed[1]), text=None)
             elif incoming.command is None:
-                choice = _typed_choice(text, ctx.state.options)
-                if choice is not None:
-                    incoming = replace(incoming, choice=choice, text=None)
-        if incoming.choice and incoming.choice.startswith("/"):
-            name, _, args = incoming.choice[1:].partition(" ")
-            incoming = replace(incoming, command=name, args=args, choice=None)
+                key = _typed_choice(text, ctx.state.options)
+                if key is not None:
+                    incoming = replace(incoming, choice=key, text=None)
+        choice = Choice.parse(incoming.choice) if incoming.choice is not None else None
+        if choice is not None and choice.action.startswith("/"):
+            incoming = replace(incoming, command=choice.action[1:], args=choice.value, choice=None)
+            choice = None
         ctx.incoming = incoming
         if incoming.command is not None:
             self._run_command(ctx)
@@ -190,26 +205,26 @@ class Core:
         if incoming.attachment is not None and incoming.attachment.kind not in ACCEPTED_MEDIA:
             ctx.say(ctx.t("I can read text, voice notes, photos and documents only. Please send one of those."))
             return
-        if ctx.state.flow and ctx.state.step:
-            step_fn = FLOWS.get(ctx.state.flow, {}).get(ctx.state.step)
-            if step_fn is not None:
-                if incoming.choice == "cancel":
-                    worker.cancel(ctx)
-                    return
-                if incoming.choice is not None and not _offered(incoming.choice, ctx.state.options):
-                    ctx.say(ctx.t("That button belongs to an earlier message. Here is where we are:"))
-                    step_fn(ctx, None)
-                    return
-                step_fn(ctx, incoming)
+        step_fn = self.routes.step(ctx.state.flow, ctx.state.step)
+        if step_fn is not None:
+            if choice is not None and choice.action == "cancel":
+                self._run_command(ctx, "cancel")
                 return
+            if incoming.choice is not None and not _offered(incoming.choice, ctx.state.options):
+                ctx.say(ctx.t("That button belongs to an earlier message. Here is where we are:"))
+                step_fn(ctx, None)
+                return
+            step_fn(ctx, Answer(incoming.text, choice, incoming.attachment))
+            return
+        if ctx.state.flow:  # a dialog that no longer exists (changed since it was stored)
             ctx.end()
-        worker.outside_dialog(ctx)
+        self.routes.fallback(ctx)
 
-    def _run_command(self, ctx: Context) -> None:
-        name = str(ctx.incoming.command)
-        cmd = COMMANDS.get(name)
-        if cmd is None or not may_use(ctx.person, cmd):
-            if cmd is not None:
+    def _run_command(self, ctx: Context, name: str | None = None) -> None:
+        name = name or str(ctx.incoming.command)
+        cmd = self.routes.command_for(name, Role(ctx.person.role))
+        if cmd is None:
+            if name in self.routes.commands:
                 log.warning("denied /%s to %s (role %s)", name, ctx.person.id, ctx.person.role)
             ctx.say(ctx.t("I do not know the command /{name}. Send /help to see what I can do.",
                           name=name[:32]))
@@ -219,9 +234,9 @@ class Core:
 
 def _typed_choice(text: str, options: list[list[str]]) -> str | None:
     """The option a person meant by typing its number or its label."""
-    if text.isdigit():
-        index = int(text) - 1
-        return options[index][0] if 0 <= index < len(options) else None
+    number = parse_number(text)
+    if number is not None:
+        return options[number - 1][0] if 1 <= number <= len(options) else None
     folded = text.casefold()
     return next((key for key, label in options if label.casefold() == folded), None)
 

@@ -2,46 +2,45 @@
 
 from __future__ import annotations
 
-import re
-from dataclasses import replace
-from datetime import date, timedelta
-
-from locales import N_
-from handlers.core import Attachment, Context, Incoming, Option, command, step, text_answer
+from handlers.core import Answer, Attachment, Choice, Context, Option, parse_date, parse_number, text_answer
+from handlers.routing import Flow, Router
+from handlers.rules import cases, deadlines
+from handlers.rules.cases import assign, followers, liaisons, unrelayed_answers
+from handlers.rules.deadlines import days_left, default_deadline, pending_extension
+from handlers.rules.lifecycle import TransitionRefused, change_status
 from handlers.views import (
-    STATUS_LABELS,
     agency_name,
     category_name,
+    concern_from_args,
     display_name,
+    not_found,
     place_name,
+    refused,
+    status_label,
 )
-from storage.cases import (
-    QUEUE_STATES,
-    add_note,
-    assign,
-    assignments_of,
-    followers,
-    mark_relayed,
-    merge_concerns,
-    notes_of,
-    queue,
-    queue_counts,
-)
-from storage.concerns import (
+from locales import N_
+from storage.cases import add_note, assignments_of, notes_of, queue, queue_counts
+from storage.concerns import attachments_of, get_concern_by_code, history_of, parse_tracking_code
+from storage.models import (
     OPEN_STATES,
-    TransitionRefused,
-    attachments_of,
-    get_concern_by_code,
-    history_of,
-    parse_tracking_code,
-    record_change,
+    QUEUE_STATES,
+    Assignment,
+    AssignmentStatus,
+    Concern,
+    Person,
+    Role,
+    Status,
 )
-from storage.models import Assignment, Concern, Person
 from storage.outbox import failed_messages
-from storage.people import people_with_role
 from storage.reference import get_item, list_items
 
-OFFICERS = ("officer",)
+router = Router("officer", roles=(Role.OFFICER, Role.ADMIN))
+TOPIC = router.flow("topic", ["category"])
+REJECT = router.flow("reject", ["reason"])
+MERGE = router.flow("merge", ["target"])
+ASK = router.flow("ask", ["question"])
+ASSIGN = router.flow("assign", ["agencies", "deadline"])
+
 PAGE = 8
 MAX_NOTE = 1000
 REJECT_REASONS = [
@@ -53,53 +52,25 @@ REJECT_REASONS = [
 NOTE_LABELS = {"question": N_("Question to the worker"), "reply": N_("Worker's reply"),
                "reopen": N_("Worker says not resolved"), "topic": N_("Topic changed to"),
                "deadline": N_("Deadline changed")}
-QUEUE_FILTERS = {"new": N_("New"), "reopened": N_("Reopened"), "accepted": N_("To assign"),
-                 "answered": N_("To review")}
-_DATE = re.compile(r"^\s*(\d{1,2})\s*[/.\-]\s*(\d{1,2})\s*[/.\-]\s*(\d{4})\s*$")
+QUEUE_FILTERS = {Status.NEW: N_("New"), Status.REOPENED: N_("Reopened"), Status.ACCEPTED: N_("To assign"),
+                 Status.ANSWERED: N_("To review")}
 
 
-def parse_date(text: str) -> date | None:
-    """A date typed the Vietnamese way: 20/08/2024, 20-8-2024 or 20.8.2024."""
-    match = _DATE.match(text or "")
-    if match is None:
-        return None
-    day, month, year = (int(g) for g in match.groups())
-    try:
-        return date(year, month, day)
-    except ValueError:
-        return None
-
-
-def concern_from_args(ctx: Context, args: str | None = None) -> Concern | None:
-    """The concern named by the command's first argument, or a reply saying it was not found."""
-    text = (ctx.incoming.args if args is None else args).split(" ", 1)[0]
-    code = parse_tracking_code(text) if text else None
-    concern = get_concern_by_code(code, session=ctx.session) if code else None
-    if concern is None:
-        if text:
-            ctx.say(ctx.t("No concern has the code {code}. Please check it and try again.", code=text[:20]))
-        else:
-            ctx.say(ctx.t("Please add the tracking code, for example: /{command} KN-XXXX-XXXX",
-                          command=ctx.incoming.command or "case"))
-    return concern
-
-
-def officers(ctx: Context) -> list[Person]:
-    """Who is told about case events: the union officers (the admins when there are none)."""
-    return people_with_role("officer", session=ctx.session) or people_with_role("admin", session=ctx.session)
+def _case(code: str) -> Choice:
+    return Choice.command("case", code)
 
 
 def tell_followers(ctx: Context, concern: Concern, message: str, *,
-                   options: list[tuple[str, str]] | None = None, **values: object) -> None:
+                   options: list[Option] | None = None, **values: object) -> None:
     """Tell the author and everyone whose concern was merged into this one, each in their language."""
     for person in followers(concern, session=ctx.session):
         ctx.notify(person, message, options=options, code=concern.tracking_code, **values)
 
 
-def change(ctx: Context, concern: Concern, to_status: str, note: str | None = None) -> bool:
+def change(ctx: Context, concern: Concern, to_status: Status, note: str | None = None) -> bool:
     """Apply a state change by this officer; refused changes get a clear reply."""
     try:
-        record_change(concern, to_status, actor=ctx.person, actor_role=ctx.person.role,
+        change_status(concern, to_status, actor=ctx.person, actor_role=ctx.person.role,
                       session=ctx.session, note=note)
     except TransitionRefused as exc:
         refused(ctx, exc)
@@ -107,25 +78,20 @@ def change(ctx: Context, concern: Concern, to_status: str, note: str | None = No
     return True
 
 
-def refused(ctx: Context, exc: TransitionRefused) -> None:
-    """Say clearly that a change is not in the lifecycle."""
-    ctx.say(ctx.t("A concern that is “{current}” cannot become “{target}”.",
-                  current=ctx.t(STATUS_LABELS[exc.from_status]), target=ctx.t(STATUS_LABELS[exc.to_status])))
-
-
 # ---- the queue and a case -----------------------------------------------------------------------
 
-@command("queue", roles=OFFICERS)
+@router.command("queue")
 def show_queue(ctx: Context) -> None:
     """Concerns waiting for the union, oldest first, a page at a time: `/queue [state] [page]`."""
     words = ctx.incoming.args.split()
-    state = next((w for w in words if w in QUEUE_STATES), None)
-    page = next((int(w) for w in words if w.isdigit() and int(w) > 0), 1)
+    state = next((Status(w) for w in words if w in QUEUE_STATES), None)
+    page = next((n for n in map(parse_number, words) if n), 1)
     counts = queue_counts(session=ctx.session)
     states = (state,) if state else QUEUE_STATES
     total = sum(counts[s] for s in states)
-    header = ctx.t("Queue: {new} new, {reopened} reopened, {accepted} to assign, {answered} to review.", **counts)
-    filters = [Option(f"/queue {s}", f"{ctx.t(QUEUE_FILTERS[s])} ({counts[s]})")
+    header = ctx.t("Queue: {new} new, {reopened} reopened, {accepted} to assign, {answered} to review.",
+                   **{str(s): n for s, n in counts.items()})
+    filters = [Option(Choice.command("queue", s), f"{ctx.t(QUEUE_FILTERS[s])} ({counts[s]})")
                for s in QUEUE_STATES if counts[s] and s != state]
     concerns = queue(session=ctx.session, states=states, offset=(page - 1) * PAGE, limit=PAGE)
     if not concerns:
@@ -135,37 +101,31 @@ def show_queue(ctx: Context) -> None:
     lines = [header, ctx.t("Page {page} of {pages}, oldest first:", page=page, pages=pages)]
     for concern in concerns:
         lines.append(ctx.t("{code} · {status} · {topic} · {date} · ×{count}", code=concern.tracking_code,
-                           status=ctx.t(STATUS_LABELS[concern.status]),
+                           status=status_label(ctx, concern.status),
                            topic=category_name(ctx, concern.category_code),
                            date=ctx.t.date(concern.created_at), count=concern.me_too))
-    options = [Option(f"/case {c.tracking_code}", c.tracking_code) for c in concerns]
-    prefix = f"/queue {state} " if state else "/queue "
+    options = [Option(_case(c.tracking_code), c.tracking_code) for c in concerns]
+    prefix = f"{state} " if state else ""
     if page > 1:
-        options.append(Option(f"{prefix}{page - 1}", ctx.t("« Previous")))
+        options.append(Option(Choice.command("queue", f"{prefix}{page - 1}"), ctx.t("« Previous")))
     if page < pages:
-        options.append(Option(f"{prefix}{page + 1}", ctx.t("Next »")))
+        options.append(Option(Choice.command("queue", f"{prefix}{page + 1}"), ctx.t("Next »")))
     ctx.say("\n".join(lines), options + filters, columns=2)
 
 
-@command("case", roles=("officer", "agency"))
+@router.command("case")
 def open_case(ctx: Context) -> None:
-    """Open a concern: the officer's full view, or the agency's view of its own assignment."""
+    """Open a concern: everything the union knows of it."""
     concern = concern_from_args(ctx)
-    if concern is None:
-        return
-    if ctx.person.role == "agency":
-        from handlers.agency import agency_view
-
-        agency_view(ctx, concern)
-        return
-    show_case(ctx, concern)
+    if concern is not None:
+        show_case(ctx, concern)
 
 
 def show_case(ctx: Context, concern: Concern) -> None:
     """Everything the union knows of a concern, the author only if allowed, and the actions."""
     lines = [
         ctx.t("Concern {code} · {status}", code=concern.tracking_code,
-              status=ctx.t(STATUS_LABELS[concern.status])),
+              status=status_label(ctx, concern.status)),
         ctx.t("Topic: {value}", value=category_name(ctx, concern.category_code)),
         ctx.t("Enterprise: {value}", value=concern.enterprise or "–"),
         ctx.t("Place: {value}", value=place_name(ctx, concern.place_code)),
@@ -183,11 +143,11 @@ def show_case(ctx: Context, concern: Concern) -> None:
         lines.append(ctx.t("{label} ({date}): {text}", label=ctx.t(label), date=ctx.t.date(note.at), text=text))
     for assignment in assignments_of(concern, session=ctx.session):
         lines.append(assignment_line(ctx, assignment))
-        if assignment.status == "answered":
+        if assignment.status == AssignmentStatus.ANSWERED:
             lines.append(ctx.t("Answer: {text}", text=assignment.answer_text or "–"))
     change_lines = [ctx.t("{date}: {from_status} → {to_status}", date=ctx.t.date(h.at),
-                          from_status=ctx.t(STATUS_LABELS[h.from_status]) if h.from_status else "–",
-                          to_status=ctx.t(STATUS_LABELS[h.to_status]))
+                          from_status=status_label(ctx, h.from_status) if h.from_status else "–",
+                          to_status=status_label(ctx, h.to_status))
                     for h in history_of(concern, session=ctx.session)[-3:]]
     lines.append(ctx.t("History:") + "\n" + "\n".join(change_lines))
     ctx.say("\n".join(lines), case_actions(ctx, concern), columns=2)
@@ -207,9 +167,9 @@ def show_case(ctx: Context, concern: Concern) -> None:
 def assignment_line(ctx: Context, assignment: Assignment) -> str:
     """One agency's part: deadline, days left or answered."""
     name = agency_name(ctx, assignment.agency_code)
-    if assignment.status == "answered":
+    if assignment.status == AssignmentStatus.ANSWERED:
         return ctx.t("• {agency}: answered on {date}", agency=name, date=ctx.t.date(assignment.answered_at or ctx.now))
-    days = (assignment.deadline - ctx.today()).days
+    days = days_left(assignment.deadline, ctx.today())
     if days < 0:
         return ctx.t("• {agency}: deadline {date}, {days} days overdue", agency=name,
                      date=ctx.t.date(assignment.deadline), days=-days)
@@ -222,56 +182,58 @@ def case_actions(ctx: Context, concern: Concern) -> list[Option]:
     code = concern.tracking_code
     status = concern.status
     options: list[Option] = []
-    if status in ("new", "reopened"):
-        options.append(Option(f"/accept {code}", ctx.t("Accept")))
-    if status in ("new", "reopened", "accepted"):
-        options += [Option(f"/assign {code}", ctx.t("Assign")), Option(f"/topic {code}", ctx.t("Change topic")),
-                    Option(f"/reject {code}", ctx.t("Reject")), Option(f"/merge {code}", ctx.t("Merge"))]
-    if status == "assigned":
-        options.append(Option(f"/assign {code}", ctx.t("Add an agency")))
-    if status == "answered":
-        if any(a.status == "answered" and a.relayed_at is None for a in assignments_of(concern, session=ctx.session)):
-            options.append(Option(f"/relay {code}", ctx.t("Relay answers")))
-        options += [Option(f"/resolve {code}", ctx.t("Mark resolved")),
-                    Option(f"/assign {code}", ctx.t("Assign again"))]
+    def act(command: str, label: str) -> Option:
+        return Option(Choice.command(command, code), ctx.t(label))
+
+    if status in (Status.NEW, Status.REOPENED):
+        options.append(act("accept", N_("Accept")))
+    if status in (Status.NEW, Status.REOPENED, Status.ACCEPTED):
+        options += [act("assign", N_("Assign")), act("topic", N_("Change topic")), act("reject", N_("Reject")),
+                    act("merge", N_("Merge"))]
+    if status == Status.ASSIGNED:
+        options.append(act("assign", N_("Add an agency")))
+    if status == Status.ANSWERED:
+        if unrelayed_answers(concern, session=ctx.session):
+            options.append(act("relay", N_("Relay answers")))
+        options += [act("resolve", N_("Mark resolved")), act("assign", N_("Assign again"))]
     if status in OPEN_STATES and concern.author_id is not None:
-        options.append(Option(f"/ask {code}", ctx.t("Ask the worker")))
+        options.append(act("ask", N_("Ask the worker")))
     return options
 
 
 # ---- simple actions -------------------------------------------------------------------------------
 
-@command("accept", roles=OFFICERS)
+@router.command("accept")
 def accept(ctx: Context) -> None:
     """Accept a concern for handling."""
     concern = concern_from_args(ctx)
-    if concern is None or not change(ctx, concern, "accepted"):
+    if concern is None or not change(ctx, concern, Status.ACCEPTED):
         return
     tell_followers(ctx, concern, N_("Your concern {code} has been accepted by the union.\n"
                                     "It will now be sent to the responsible agency."))
     ctx.say(ctx.t("{code} accepted.", code=concern.tracking_code), case_actions(ctx, concern), columns=2)
 
 
-@command("resolve", roles=OFFICERS)
+@router.command("resolve")
 def resolve(ctx: Context) -> None:
     """Mark a concern resolved; its followers are asked to rate the answer."""
     concern = concern_from_args(ctx)
-    if concern is None or not change(ctx, concern, "resolved"):
+    if concern is None or not change(ctx, concern, Status.RESOLVED):
         return
     code = concern.tracking_code
     tell_followers(ctx, concern, N_("Your concern {code} has been marked resolved.\n"
                                     "How satisfied are you with the answer?"),
-                   options=[(f"/rate {code}", N_("Rate the answer")), (f"/reopen {code}", N_("Not resolved"))])
+                   options=_rate_or_reopen(code))
     ctx.say(ctx.t("{code} marked resolved. The worker has been asked to rate it.", code=code))
 
 
-@command("relay", roles=OFFICERS)
+@router.command("relay")
 def relay(ctx: Context) -> None:
     """Send the agencies' answers to the worker (and to everyone merged into the concern)."""
     concern = concern_from_args(ctx)
     if concern is None:
         return
-    fresh = mark_relayed(concern, session=ctx.session)
+    fresh = cases.relay(concern, session=ctx.session, now=ctx.now)
     if not fresh:
         ctx.say(ctx.t("There is no new answer to relay for {code}.", code=concern.tracking_code))
         return
@@ -287,19 +249,23 @@ def relay(ctx: Context) -> None:
                        answer=assignment.answer_text or "–")
         ctx.notify(person, N_("Is your concern {code} resolved? You can rate the answer, "
                               "or tell us it is not resolved."),
-                   options=[(f"/rate {code}", N_("Rate the answer")), (f"/reopen {code}", N_("Not resolved"))],
-                   code=code)
+                   options=_rate_or_reopen(code), code=code)
     ctx.say(ctx.t("Answers relayed to the worker for {code}. Mark it resolved, or keep it open.", code=code),
-            [Option(f"/resolve {code}", ctx.t("Mark resolved")), Option(f"/case {code}", ctx.t("Keep open"))],
+            [Option(Choice.command("resolve", code), ctx.t("Mark resolved")), Option(_case(code), ctx.t("Keep open"))],
             columns=2)
 
 
 # ---- actions that need more input -------------------------------------------------------------
 
-def _start_on(ctx: Context, flow: str, first_step: str) -> None:
+def _rate_or_reopen(code: str) -> list[Option]:
+    return [Option(Choice.command("rate", code), N_("Rate the answer")),
+            Option(Choice.command("reopen", code), N_("Not resolved"))]
+
+
+def _start_on(ctx: Context, flow: Flow) -> None:
     concern = concern_from_args(ctx)
     if concern is not None:
-        ctx.start(flow, first_step, {"concern": concern.id})
+        ctx.start(flow, {"concern": concern.id})
 
 
 def _flow_concern(ctx: Context) -> Concern:
@@ -308,53 +274,55 @@ def _flow_concern(ctx: Context) -> Concern:
     return concern
 
 
-@command("topic", roles=OFFICERS)
+@router.command("topic")
 def change_topic(ctx: Context) -> None:
     """Change a concern's category."""
-    _start_on(ctx, "topic", "category")
+    _start_on(ctx, TOPIC)
 
 
-@step("topic", "category")
-def ask_topic(ctx: Context, answer: Incoming | None) -> None:
+@TOPIC.step("category")
+def ask_topic(ctx: Context, answer: Answer | None) -> None:
     """Choose the new category."""
-    options = [Option(f"cat:{c.code}", ctx.t.name(c)) for c in list_items("category", session=ctx.session)]
-    if answer is None or not (answer.choice or "").startswith("cat:"):
+    options = [Option(Choice("cat", c.code), ctx.t.name(c)) for c in list_items("category", session=ctx.session)]
+    topic = answer.picked("cat") if answer else None
+    if not topic:
         ctx.say(ctx.t("Choose the new topic for {code}:", code=_flow_concern(ctx).tracking_code),
-                [*options, Option("cancel", ctx.t("Cancel"))])
+                [*options, Option(Choice("cancel"), ctx.t("Cancel"))])
         return
     concern = _flow_concern(ctx)
-    concern.category_code = str(answer.choice)[4:]
+    concern.category_code = topic
     ctx.session.add(concern)
     add_note(concern, "topic", concern.category_code, actor=ctx.person, session=ctx.session)
     ctx.end()
     show_case(ctx, concern)
 
 
-@command("reject", roles=OFFICERS)
+@router.command("reject")
 def reject(ctx: Context) -> None:
     """Reject a concern, with a reason the worker will read."""
-    _start_on(ctx, "reject", "reason")
+    _start_on(ctx, REJECT)
 
 
-@step("reject", "reason")
-def ask_reject_reason(ctx: Context, answer: Incoming | None) -> None:
+@REJECT.step("reason")
+def ask_reject_reason(ctx: Context, answer: Answer | None) -> None:
     """Choose or type the reason."""
-    options = [Option(f"why:{i}", ctx.t(reason)) for i, reason in enumerate(REJECT_REASONS)]
-    options.append(Option("cancel", ctx.t("Cancel")))
+    options = [Option(Choice("why", str(i)), ctx.t(reason)) for i, reason in enumerate(REJECT_REASONS)]
+    options.append(Option(Choice("cancel"), ctx.t("Cancel")))
     if answer is None:
         ctx.say(ctx.t("Why is {code} rejected? Choose a reason or type your own; the worker will read it.",
                       code=_flow_concern(ctx).tracking_code), options)
         return
-    choice = answer.choice or ""
-    if choice.startswith("why:") and choice[4:].isdigit():
-        reason, msgid = ctx.t(REJECT_REASONS[int(choice[4:])]), REJECT_REASONS[int(choice[4:])]
+    number = parse_number(answer.picked("why") or "")
+    if number is not None and number < len(REJECT_REASONS):
+        msgid: str | None = REJECT_REASONS[number]
+        reason = ctx.t(REJECT_REASONS[number])
     elif answer.text and 3 <= len(answer.text) <= 500:
         reason, msgid = answer.text, None
     else:
         ctx.say(ctx.t("Please choose a reason or type one (3 to 500 characters)."), options)
         return
     concern = _flow_concern(ctx)
-    if not change(ctx, concern, "rejected", note=reason):
+    if not change(ctx, concern, Status.REJECTED, note=reason):
         ctx.end()
         return
     concern.reject_reason = reason
@@ -364,31 +332,31 @@ def ask_reject_reason(ctx: Context, answer: Incoming | None) -> None:
     ctx.say(ctx.t("{code} rejected. The worker has been told the reason.", code=concern.tracking_code))
 
 
-@command("merge", roles=OFFICERS)
+@router.command("merge")
 def merge(ctx: Context) -> None:
     """Merge a concern into another that says the same."""
     parts = ctx.incoming.args.split()
     if len(parts) >= 2:
         concern = concern_from_args(ctx)
         if concern is not None:  # "/merge A B" in one go
-            ctx.state.flow, ctx.state.step, ctx.data = "merge", "target", {"concern": concern.id}
-            ask_merge_target(ctx, replace(ctx.incoming, text=parts[1], command=None, args=""))
+            ctx.enter(MERGE, "target", {"concern": concern.id})
+            ask_merge_target(ctx, Answer(text=parts[1]))
         return
-    _start_on(ctx, "merge", "target")
+    _start_on(ctx, MERGE)
 
 
-@step("merge", "target")
-def ask_merge_target(ctx: Context, answer: Incoming | None) -> None:
+@MERGE.step("target")
+def ask_merge_target(ctx: Context, answer: Answer | None) -> None:
     """The code of the concern to keep."""
     duplicate = _flow_concern(ctx)
     if answer is None:
         ctx.say(ctx.t("Type the code of the concern to keep; {code} will be merged into it.",
-                      code=duplicate.tracking_code), [Option("cancel", ctx.t("Cancel"))])
+                      code=duplicate.tracking_code), [Option(Choice("cancel"), ctx.t("Cancel"))])
         return
     code = parse_tracking_code(answer.text or "")
     kept = get_concern_by_code(code, session=ctx.session) if code else None
     if kept is None:
-        ctx.say(ctx.t("No concern has the code {code}. Please check it and try again.", code=(answer.text or "")[:20]))
+        not_found(ctx, answer.text or "")
         return
     if kept.id == duplicate.id or kept.status not in OPEN_STATES:
         ctx.say(ctx.t("A concern can only be merged into another open concern."))
@@ -396,7 +364,7 @@ def ask_merge_target(ctx: Context, answer: Incoming | None) -> None:
     told = followers(duplicate, session=ctx.session)  # they follow the kept concern from now on
     ctx.end()
     try:
-        merge_concerns(duplicate, kept, officer=ctx.person, session=ctx.session)
+        cases.merge(duplicate, kept, officer=ctx.person, session=ctx.session)
     except TransitionRefused as exc:
         refused(ctx, exc)
         return
@@ -408,7 +376,7 @@ def ask_merge_target(ctx: Context, answer: Incoming | None) -> None:
                   code=duplicate.tracking_code, kept=kept.tracking_code, count=kept.me_too))
 
 
-@command("ask", roles=OFFICERS)
+@router.command("ask")
 def ask_worker(ctx: Context) -> None:
     """Ask the worker a question; their reply comes back to the case. Identities stay hidden."""
     concern = concern_from_args(ctx)
@@ -417,11 +385,11 @@ def ask_worker(ctx: Context) -> None:
     if concern.author_id is None:
         ctx.say(ctx.t("{code} is anonymous: nobody can reach its author.", code=concern.tracking_code))
         return
-    ctx.start("ask", "question", {"concern": concern.id})
+    ctx.start(ASK, {"concern": concern.id})
 
 
-@step("ask", "question")
-def ask_question(ctx: Context, answer: Incoming | None) -> None:
+@ASK.step("question")
+def ask_question(ctx: Context, answer: Answer | None) -> None:
     """The question, relayed to the worker as coming from the union."""
     concern = _flow_concern(ctx)
     text = text_answer(ctx, answer, ctx.t("Type your question for the author of {code}. "
@@ -434,61 +402,62 @@ def ask_question(ctx: Context, answer: Incoming | None) -> None:
     if author is not None:
         code = concern.tracking_code
         ctx.notify(author, N_("The union has a question about your concern {code}:\n{question}"),
-                   options=[(f"/reply {code}", N_("Reply"))], code=code, question=text)
+                   options=[Option(Choice.command("reply", code), N_("Reply"))], code=code, question=text)
     ctx.end()
     ctx.say(ctx.t("Question sent. The reply will come back to you here."))
 
 
 # ---- assignment to agencies ------------------------------------------------------------------
 
-@command("assign", roles=OFFICERS)
+@router.command("assign")
 def start_assign(ctx: Context) -> None:
     """Assign a concern to one or more agencies, each with a deadline."""
     concern = concern_from_args(ctx)
     if concern is None:
         return
-    if concern.status not in ("new", "reopened", "accepted", "assigned", "answered"):
+    if concern.status not in OPEN_STATES:
         ctx.say(ctx.t("A concern that is “{current}” cannot be assigned.",
-                      current=ctx.t(STATUS_LABELS[concern.status])))
+                      current=status_label(ctx, concern.status)))
         return
-    ctx.start("assign", "agencies", {"concern": concern.id, "agencies": []})
+    ctx.start(ASSIGN, {"concern": concern.id, "agencies": []})
 
 
-@step("assign", "agencies")
-def ask_agencies(ctx: Context, answer: Incoming | None) -> None:
+@ASSIGN.step("agencies")
+def ask_agencies(ctx: Context, answer: Answer | None) -> None:
     """Tick the agencies, then continue."""
     chosen: list[str] = ctx.data.setdefault("agencies", [])
     concern = _flow_concern(ctx)
     already = {a.agency_code for a in assignments_of(concern, session=ctx.session)}
     if answer is not None:
-        choice = answer.choice or ""
-        if choice == "ag:done" and chosen:
+        code = answer.picked("ag")
+        if answer.chose("done") and chosen:
             ctx.goto("deadline")
             return
-        if choice.startswith("ag:") and choice != "ag:done":
-            code = choice[3:]
+        if code:
             chosen.remove(code) if code in chosen else chosen.append(code)
         else:
             ctx.say(ctx.t("Please choose at least one agency, then “Continue”."))
     agencies = [a for a in list_items("agency", session=ctx.session) if a.code not in already]
-    options = [Option(f"ag:{a.code}", ("✓ " if a.code in chosen else "") + ctx.t.name(a)) for a in agencies]
-    options += [Option("ag:done", ctx.t("Continue ({n} chosen)", n=len(chosen))), Option("cancel", ctx.t("Cancel"))]
+    options = [Option(Choice("ag", a.code), ("✓ " if a.code in chosen else "") + ctx.t.name(a)) for a in agencies]
+    options += [Option(Choice("done"), ctx.t("Continue ({n} chosen)", n=len(chosen))),
+                Option(Choice("cancel"), ctx.t("Cancel"))]
     ctx.say(ctx.t("Which agencies must answer {code}? Tap to choose, then “Continue”.",
                   code=concern.tracking_code), options)
 
 
-@step("assign", "deadline")
-def ask_deadline(ctx: Context, answer: Incoming | None) -> None:
+@ASSIGN.step("deadline")
+def ask_deadline(ctx: Context, answer: Answer | None) -> None:
     """The deadline: the default, or a date typed as 20/08/2024."""
-    default = ctx.today() + timedelta(days=ctx.settings.default_deadline_days)
-    options = [Option("dl:default", ctx.t("{date} ({days} days)", date=ctx.t.date(default),
-                                          days=ctx.settings.default_deadline_days)),
-               Option("cancel", ctx.t("Cancel"))]
+    days = ctx.policy.default_deadline_days
+    default = default_deadline(ctx.today(), days)
+    options = [Option(Choice("deadline", "default"), ctx.t("{date} ({days} days)", date=ctx.t.date(default),
+                                                             days=days)),
+               Option(Choice("cancel"), ctx.t("Cancel"))]
     if answer is None:
         ctx.say(ctx.t("By which date must they answer? Choose the default or type a date like 20/08/2024."),
                 options)
         return
-    deadline = default if answer.choice == "dl:default" else parse_date(answer.text or "")
+    deadline = default if answer.picked("deadline") == "default" else parse_date(answer.text or "")
     if deadline is None or deadline <= ctx.today():
         ctx.say(ctx.t("Please type a future date like 20/08/2024, or choose the default."), options)
         return
@@ -505,7 +474,7 @@ def ask_deadline(ctx: Context, answer: Incoming | None) -> None:
     ctx.say(ctx.t("{code} assigned to {agencies}, to answer by {date}.", code=concern.tracking_code,
                   agencies=names, date=ctx.t.date(deadline)))
     for assignment in created:
-        if not people_with_role("agency", agency_code=assignment.agency_code, session=ctx.session):
+        if not liaisons(assignment.agency_code, session=ctx.session):
             ctx.say(ctx.t("{agency} has no liaison in the bot yet. Ask an admin to invite one (/invite agency).",
                           agency=agency_name(ctx, assignment.agency_code)))
 
@@ -515,10 +484,10 @@ def notify_assignment(ctx: Context, concern: Concern, created: list[Assignment])
     code = concern.tracking_code
     for assignment in created:
         item = get_item("agency", assignment.agency_code, session=ctx.session)
-        for liaison in people_with_role("agency", agency_code=assignment.agency_code, session=ctx.session):
+        for liaison in liaisons(assignment.agency_code, session=ctx.session):
             ctx.notify(liaison, N_("Dear agency,\nThe provincial Labour Federation forwards concern {code} "
                                    "to you.\nTopic: {topic}\nPlease answer in writing by {date}."),
-                       options=[(f"/case {code}", N_("Open")), (f"/answer {code}", N_("Answer"))],
+                       options=[Option(_case(code), N_("Open")), Option(Choice.command("answer", code), N_("Answer"))],
                        code=code, date=assignment.deadline,
                        topic=get_item("category", concern.category_code, session=ctx.session) or "–")
         tell_followers(ctx, concern, N_("Your concern {code} has been sent to {agency}.\n"
@@ -528,51 +497,46 @@ def notify_assignment(ctx: Context, concern: Concern, created: list[Assignment])
 
 # ---- extension requests from agencies -------------------------------------------------------------
 
-@command("grant", roles=OFFICERS)
+@router.command("grant")
 def grant_extension(ctx: Context) -> None:
     """Approve an agency's request for a later deadline."""
-    decide_extension(ctx, approve=True)
+    decide(ctx, approve=True)
 
 
-@command("refuse", roles=OFFICERS)
+@router.command("refuse")
 def refuse_extension(ctx: Context) -> None:
     """Refuse an agency's request for a later deadline."""
-    decide_extension(ctx, approve=False)
+    decide(ctx, approve=False)
 
 
-def decide_extension(ctx: Context, *, approve: bool) -> None:
+def decide(ctx: Context, *, approve: bool) -> None:
     """Decide on an extension request; the agency and the worker are told."""
-    args = ctx.incoming.args
-    assignment = ctx.session.get(Assignment, int(args)) if args.isdigit() else None
-    if assignment is None or assignment.extension_status != "requested" or assignment.extension_requested is None:
+    number = parse_number(ctx.incoming.args)
+    assignment = ctx.session.get(Assignment, number) if number is not None else None
+    if assignment is None or not pending_extension(assignment):
         ctx.say(ctx.t("There is no pending request for more time with that number."))
         return
     concern = ctx.session.get(Concern, assignment.concern_id)
     assert concern is not None
     code = concern.tracking_code
-    liaisons = people_with_role("agency", agency_code=assignment.agency_code, session=ctx.session)
+    told = liaisons(assignment.agency_code, session=ctx.session)
     old = assignment.deadline
+    deadlines.decide_extension(assignment, concern, approve=approve, officer=ctx.person, session=ctx.session)
     if approve:
-        assignment.deadline = assignment.extension_requested
-        assignment.extension_status = "approved"
-        add_note(concern, "deadline", f"{old:%d/%m/%Y} → {assignment.deadline:%d/%m/%Y} ({assignment.agency_code})",
-                 actor=ctx.person, session=ctx.session)
-        for liaison in liaisons:
+        for liaison in told:
             ctx.notify(liaison, N_("Your request for more time on {code} was approved.\nNew deadline: {date}."),
                        code=code, date=assignment.deadline)
         tell_followers(ctx, concern, N_("The answer to your concern {code} is now expected by {date}."),
                        date=assignment.deadline)
         ctx.say(ctx.t("Approved. New deadline for {code}: {date}.", code=code, date=ctx.t.date(assignment.deadline)))
     else:
-        assignment.extension_status = "refused"
-        for liaison in liaisons:
+        for liaison in told:
             ctx.notify(liaison, N_("Your request for more time on {code} was refused.\n"
                                    "The deadline stays {date}."), code=code, date=old)
         ctx.say(ctx.t("Refused. The deadline for {code} stays {date}.", code=code, date=ctx.t.date(old)))
-    ctx.session.add(assignment)
 
 
-@command("undelivered", roles=OFFICERS)
+@router.command("undelivered")
 def undelivered(ctx: Context) -> None:
     """Messages the bot gave up delivering, newest first, with the reason."""
     messages = failed_messages(session=ctx.session, limit=10)

@@ -2,41 +2,47 @@
 
 from __future__ import annotations
 
+from handlers.core import Choice, Context, Option
+from handlers.rules.lifecycle import ANSWERED_STATES, TransitionRefused
 from locales import N_
-from handlers.core import Context, Option
 from storage.cases import assignments_of
-from storage.concerns import OPEN_STATES, attachments_of
-from storage.models import Concern, Person
+from storage.concerns import attachments_of, get_concern_by_code, parse_tracking_code
+from storage.models import OPEN_STATES, AssignmentStatus, Concern, Person, Role, Status
 from storage.reference import get_item
 
 STATUS_LABELS = {
-    "new": N_("Received, waiting for the union"),
-    "accepted": N_("Accepted by the union"),
-    "assigned": N_("Sent to the responsible agency"),
-    "answered": N_("Answered by the agency"),
-    "resolved": N_("Resolved"),
-    "closed": N_("Closed"),
-    "rejected": N_("Not accepted"),
-    "duplicate": N_("Merged with a similar concern"),
-    "withdrawn": N_("Withdrawn"),
-    "reopened": N_("Reopened"),
+    Status.NEW: N_("Received, waiting for the union"),
+    Status.ACCEPTED: N_("Accepted by the union"),
+    Status.ASSIGNED: N_("Sent to the responsible agency"),
+    Status.ANSWERED: N_("Answered by the agency"),
+    Status.RESOLVED: N_("Resolved"),
+    Status.CLOSED: N_("Closed"),
+    Status.REJECTED: N_("Not accepted"),
+    Status.DUPLICATE: N_("Merged with a similar concern"),
+    Status.WITHDRAWN: N_("Withdrawn"),
+    Status.REOPENED: N_("Reopened"),
 }
+
+
+def status_label(ctx: Context, status: Status) -> str:
+    """A state as the reader calls it."""
+    return ctx.t(STATUS_LABELS[status])
 
 
 def main_menu(ctx: Context) -> list[Option]:
     """The person's main choices: a worker's, or their staff role's."""
     role = ctx.person.role
-    if role in ("officer", "admin"):
-        first = [Option("/queue", ctx.t("Queue"))]
-        if role == "admin":
-            first.append(Option("/staff", ctx.t("Staff")))
-        return [*first, Option("/help", ctx.t("Help"))]
-    if role == "agency":
-        return [Option("/mine", ctx.t("Assigned to us")), Option("/help", ctx.t("Help"))]
+    if role in (Role.OFFICER, Role.ADMIN):
+        first = [Option(Choice.command("queue"), ctx.t("Queue"))]
+        if role == Role.ADMIN:
+            first.append(Option(Choice.command("staff"), ctx.t("Staff")))
+        return [*first, Option(Choice.command("help"), ctx.t("Help"))]
+    if role == Role.AGENCY:
+        return [Option(Choice.command("mine"), ctx.t("Assigned to us")), Option(Choice.command("help"), ctx.t("Help"))]
     return [
-        Option("/new", ctx.t("New concern")),
-        Option("/status", ctx.t("My concerns")),
-        Option("/help", ctx.t("Help")),
+        Option(Choice.command("new"), ctx.t("New concern")),
+        Option(Choice.command("status"), ctx.t("My concerns")),
+        Option(Choice.command("help"), ctx.t("Help")),
     ]
 
 
@@ -59,18 +65,43 @@ def agency_name(ctx: Context, code: str | None) -> str:
     return ctx.t.name(item) if item else str(code)
 
 
+def not_found(ctx: Context, typed: str) -> None:
+    """The one reply for a code that is unknown, or not the reader's to see."""
+    ctx.say(ctx.t("No concern has the code {code}. Please check it and try again.", code=typed[:20]))
+
+
+def concern_from_args(ctx: Context, args: str | None = None) -> Concern | None:
+    """The concern named by the command's first argument, or a reply saying it was not found."""
+    text = (ctx.incoming.args if args is None else args).split(" ", 1)[0]
+    code = parse_tracking_code(text) if text else None
+    concern = get_concern_by_code(code, session=ctx.session) if code else None
+    if concern is None:
+        if text:
+            not_found(ctx, text)
+        else:
+            ctx.say(ctx.t("Please add the tracking code, for example: /{command} KN-XXXX-XXXX",
+                          command=ctx.incoming.command or "case"))
+    return concern
+
+
+def refused(ctx: Context, exc: TransitionRefused) -> None:
+    """Say clearly that a change is not in the lifecycle."""
+    ctx.say(ctx.t("A concern that is “{current}” cannot become “{target}”.",
+                  current=status_label(ctx, exc.from_status), target=status_label(ctx, exc.to_status)))
+
+
 def concern_view(ctx: Context, concern: Concern, *, for_author: bool) -> tuple[str, list[Option]]:
     """A concern as a worker sees it: state, dates, agencies and answers; never who raised it."""
     lines = [
         ctx.t("Concern {code}", code=concern.tracking_code),
         ctx.t("Topic: {value}", value=category_name(ctx, concern.category_code)),
-        ctx.t("State: {value}", value=ctx.t(STATUS_LABELS[concern.status])),
+        ctx.t("State: {value}", value=status_label(ctx, concern.status)),
         ctx.t("Sent: {date}", date=ctx.t.date(concern.created_at)),
         ctx.t("Last change: {date}", date=ctx.t.date(concern.updated_at)),
     ]
-    if concern.status == "rejected" and concern.reject_reason:
+    if concern.status == Status.REJECTED and concern.reject_reason:
         lines.append(ctx.t("Reason: {reason}", reason=concern.reject_reason))
-    if concern.status == "duplicate" and concern.merged_into_id:
+    if concern.status == Status.DUPLICATE and concern.merged_into_id:
         kept = ctx.session.get(Concern, concern.merged_into_id)
         if kept is not None:
             lines.append(ctx.t("Followed together with {code}.", code=kept.tracking_code))
@@ -82,7 +113,7 @@ def concern_view(ctx: Context, concern: Concern, *, for_author: bool) -> tuple[s
     for assignment in assignments_of(concern, session=ctx.session):
         name = agency_name(ctx, assignment.agency_code)
         # Workers see an answer once the union has reviewed and relayed it.
-        if assignment.status == "answered" and assignment.relayed_at is not None:
+        if assignment.status == AssignmentStatus.ANSWERED and assignment.relayed_at is not None:
             lines.append(ctx.t("Answer from {agency} ({date}):\n{answer}", agency=name,
                                date=ctx.t.date(assignment.answered_at or concern.updated_at),
                                answer=assignment.answer_text or "–"))
@@ -96,12 +127,11 @@ def worker_actions(ctx: Context, concern: Concern) -> list[Option]:
     """What whoever holds the code may do next with the concern."""
     code = concern.tracking_code
     options: list[Option] = []
-    if concern.status in ("answered", "resolved", "closed"):
-        options.append(Option(f"/rate {code}", ctx.t("Rate the answer")))
-    if concern.status in ("answered", "resolved", "closed"):
-        options.append(Option(f"/reopen {code}", ctx.t("Not resolved")))
+    if concern.status in ANSWERED_STATES:
+        options.append(Option(Choice.command("rate", code), ctx.t("Rate the answer")))
+        options.append(Option(Choice.command("reopen", code), ctx.t("Not resolved")))
     if concern.status in OPEN_STATES:
-        options.append(Option(f"/withdraw {code}", ctx.t("Withdraw")))
+        options.append(Option(Choice.command("withdraw", code), ctx.t("Withdraw")))
     return options
 
 
@@ -110,3 +140,12 @@ def display_name(person: Person | None) -> str:
     if person is None:
         return "–"
     return person.display_name or f"{person.messenger}:{person.external_id}"
+
+
+ROLE_LABELS = {Role.OFFICER: N_("union officer"), Role.AGENCY: N_("agency liaison"), Role.ADMIN: N_("admin")}
+
+
+def role_label(ctx: Context, role: Role, agency_code: str | None = None) -> str:
+    """A staff role as the reader calls it, with the agency for a liaison."""
+    who = ctx.t(ROLE_LABELS[role])
+    return f"{who} – {agency_name(ctx, agency_code)}" if agency_code else who

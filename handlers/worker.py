@@ -2,42 +2,61 @@
 
 from __future__ import annotations
 
+import logging
+
+from handlers.core import Answer, Choice, Context, Option, parse_number, text_answer
+from handlers.routing import Router
+from handlers.rules import invitations
+from handlers.rules.cases import is_follower, raise_concern, union_staff
+from handlers.rules.lifecycle import ANSWERED_STATES, TransitionRefused, change_status
+from handlers.views import ROLE_LABELS as ROLE_NAMES
+from handlers.views import (
+    concern_view,
+    display_name,
+    main_menu,
+    not_found,
+    role_label,
+    status_label,
+)
 from locales import N_
-from handlers.core import Context, Incoming, Option, command, step, text_answer
-from handlers.officer import officers
-from handlers.views import STATUS_LABELS, concern_view, main_menu
-from storage.cases import add_note, add_rating, followers, has_rated, last_asker
+from storage.cases import add_note, add_rating, has_rated, last_asker
 from storage.concerns import (
-    OPEN_STATES,
-    TransitionRefused,
     concerns_by_author,
-    create_concern,
     get_concern_by_code,
     looks_like_tracking_code,
     parse_tracking_code,
-    record_change,
 )
-from storage.models import Concern, Enterprise, Person
+from storage.models import OPEN_STATES, Concern, Enterprise, Person, Role, Status, Visibility
 from storage.people import forget_person, record_consent, set_locale
 from storage.reference import get_item, list_items, match_enterprises, search_key
+
+log = logging.getLogger(__name__)
+router = Router("worker")
+ONBOARD = router.flow("onboard", ["language", "consent"])
+FORGET = router.flow("forget", ["confirm"])
+NEW = router.flow("new", ["category", "enterprise", "enterprise_pick", "place", "description", "attachments",
+                          "visibility", "confirm", "edit"])
+WITHDRAW = router.flow("withdraw", ["confirm"])
+RATE = router.flow("rate", ["score"])
+REOPEN = router.flow("reopen", ["comment"])
+REPLY = router.flow("reply", ["text"])
 
 MIN_DESCRIPTION = 10
 MAX_DESCRIPTION = 3000
 MAX_ENTERPRISE = 200
 MAX_ATTACHMENTS = 5
 LANGUAGE_PROMPT = "Chọn ngôn ngữ / Choose your language:"
-LANGUAGE_OPTIONS = [Option("lang:vi", "Tiếng Việt"), Option("lang:en", "English")]
+LANGUAGE_OPTIONS = [Option(Choice("lang", "vi"), "Tiếng Việt"), Option(Choice("lang", "en"), "English")]
+EDITABLE = ("category", "enterprise", "place", "description", "attachments", "visibility")
 
 
 # ---- commands -------------------------------------------------------------------------------
 
-@command("start")
+@router.command("start")
 def start(ctx: Context) -> None:
     """Welcome; a deep link may carry a tracking code or an invitation."""
     args = ctx.incoming.args
     if args.startswith("inv_"):
-        from handlers.admin import accept_invitation
-
         accept_invitation(ctx, args[4:])
         return
     if args and parse_tracking_code(args):
@@ -52,31 +71,31 @@ def start(ctx: Context) -> None:
     )
     # One message, not two: fewer messages read better on a small screen.
     if ctx.person.locale is None:
-        ctx.state.flow, ctx.state.step = "onboard", "language"
+        ctx.enter(ONBOARD, "language")
         ctx.say(f"{welcome}\n\n{LANGUAGE_PROMPT}", LANGUAGE_OPTIONS, columns=2)
     elif ctx.person.consent_at is None:
         ctx.say(welcome)
-        ctx.start("onboard", "consent")
+        ctx.start(ONBOARD, at="consent")
     else:
         question = ctx.t("What would you like to do?")
         ctx.say(f"{welcome}\n\n{question}", main_menu(ctx))
 
 
-@command("new")
+@router.command("new")
 def new_concern(ctx: Context) -> None:
     """Start raising a concern (after the privacy notice, if not yet accepted)."""
     if ctx.person.consent_at is None:
-        ctx.start("onboard", "consent", {"then": "new"})
+        ctx.start(ONBOARD, {"then": "new"}, at="consent")
         return
     if ctx.quota.exhausted(ctx.who, ctx.now):
         ctx.end()
         ctx.say(ctx.t("You have sent {limit} concerns today, the most for one day. "
                       "Please continue tomorrow.", limit=ctx.quota.limit))
         return
-    ctx.start("new", "category")
+    ctx.start(NEW)
 
 
-@command("status")
+@router.command("status")
 def status(ctx: Context) -> None:
     """My concerns, or one concern by its code."""
     if ctx.incoming.args:
@@ -90,9 +109,9 @@ def status(ctx: Context) -> None:
     lines = [ctx.t("Your concerns, newest first:")]
     for concern in concerns:
         lines.append(ctx.t("{code} · {status} · {date}", code=concern.tracking_code,
-                           status=ctx.t(STATUS_LABELS[concern.status]), date=ctx.t.date(concern.created_at)))
+                           status=status_label(ctx, concern.status), date=ctx.t.date(concern.created_at)))
     lines.append(ctx.t("Choose one to see the details."))
-    options = [Option(f"/status {c.tracking_code}", c.tracking_code) for c in concerns]
+    options = [Option(Choice.command("status", c.tracking_code), c.tracking_code) for c in concerns]
     ctx.say("\n".join(lines), options, columns=2)
 
 
@@ -101,18 +120,16 @@ def show_status(ctx: Context, typed: str) -> None:
     code = parse_tracking_code(typed)
     concern = get_concern_by_code(code, session=ctx.session) if code else None
     if concern is None:
-        ctx.say(ctx.t("No concern has the code {code}. Please check it and try again.",
-                      code=(code or typed)[:20]))
+        not_found(ctx, code or typed)
         return
-    is_author = concern.author_id is not None and any(
-        p.id == ctx.person.id for p in followers(concern, session=ctx.session))
+    is_author = concern.author_id is not None and is_follower(concern, ctx.person, session=ctx.session)
     text, options = concern_view(ctx, concern, for_author=is_author)
     if not is_author and concern.author_id is not None:
         options = []  # only its author may withdraw, rate or reopen a named concern
     ctx.say(text, options)
 
 
-@command("help")
+@router.command("help")
 def help_command(ctx: Context) -> None:
     """What the bot can do for this person."""
     lines = [ctx.t(
@@ -125,20 +142,20 @@ def help_command(ctx: Context) -> None:
         "/language – change the language\n"
         "/forget – delete your personal data"
     )]
-    if ctx.person.role in ("officer", "admin"):
+    if ctx.person.role in (Role.OFFICER, Role.ADMIN):
         lines.append(ctx.t("For union officers:\n/queue – new concerns to sort\n"
                            "/case KN-XXXX-XXXX – open a concern\n"
                            "/undelivered – messages the bot could not deliver"))
-    if ctx.person.role == "agency":
+    if ctx.person.role == Role.AGENCY:
         lines.append(ctx.t("For agencies:\n/mine – concerns assigned to your agency"))
-    if ctx.person.role == "admin":
+    if ctx.person.role == Role.ADMIN:
         lines.append(ctx.t("For admins:\n/invite officer – invite a union officer\n"
                            "/invite agency – invite an agency liaison\n"
                            "/staff – who holds which role\n/revoke – remove a role"))
     ctx.say("\n\n".join(lines), main_menu(ctx))
 
 
-@command("cancel")
+@router.command("cancel")
 def cancel(ctx: Context) -> None:
     """Leave any dialog; nothing half-done is kept."""
     was_in_dialog = ctx.state.flow is not None
@@ -149,20 +166,21 @@ def cancel(ctx: Context) -> None:
         ctx.say(ctx.t("There is nothing to cancel."), main_menu(ctx))
 
 
-@command("language")
+@router.command("language")
 def language(ctx: Context) -> None:
     """Choose the language."""
-    ctx.start("onboard", "language", {"then": "menu"})
+    ctx.start(ONBOARD, {"then": "menu"})
 
 
-@command("forget")
+@router.command("forget")
 def forget(ctx: Context) -> None:
     """Ask to delete the person's personal data (Decree 13/2023/NĐ-CP)."""
-    ctx.start("forget", "confirm")
+    ctx.start(FORGET)
 
 
 # ---- outside any dialog -------------------------------------------------------------------
 
+@router.otherwise
 def outside_dialog(ctx: Context) -> None:
     """Text, a file or an old button when no dialog is open: a code shows status, else a hint."""
     incoming = ctx.incoming
@@ -178,16 +196,16 @@ def outside_dialog(ctx: Context) -> None:
 
 # ---- onboarding: language and privacy notice ----------------------------------------------
 
-@step("onboard", "language")
-def ask_language(ctx: Context, answer: Incoming | None) -> None:
+@ONBOARD.step("language")
+def ask_language(ctx: Context, answer: Answer | None) -> None:
     """Choose Tiếng Việt or English."""
     if answer is None:
         ctx.say(LANGUAGE_PROMPT, LANGUAGE_OPTIONS, columns=2)
         return
-    if answer.choice not in ("lang:vi", "lang:en"):
+    locale = answer.picked("lang")
+    if locale not in ("vi", "en"):
         ctx.say("Vui lòng chọn 1 hoặc 2. / Please choose 1 or 2.", LANGUAGE_OPTIONS, columns=2)
         return
-    locale = answer.choice[5:]
     set_locale(ctx.person, locale, session=ctx.session)
     ctx.t = ctx.catalogs.get(locale)
     # First use goes on to the privacy notice; a later change of language (/language) does not.
@@ -198,19 +216,19 @@ def ask_language(ctx: Context, answer: Incoming | None) -> None:
     ctx.say(ctx.t("Language saved."), main_menu(ctx))
 
 
-@step("onboard", "consent")
-def ask_consent(ctx: Context, answer: Incoming | None) -> None:
+@ONBOARD.step("consent")
+def ask_consent(ctx: Context, answer: Answer | None) -> None:
     """The privacy notice, and consent before anything personal is kept."""
-    options = [Option("agree", ctx.t("I agree")), Option("decline", ctx.t("Not now"))]
+    options = [Option(Choice("agree"), ctx.t("I agree")), Option(Choice("decline"), ctx.t("Not now"))]
     if answer is None:
         ctx.say(privacy_notice(ctx), options)
         return
-    if answer.choice == "decline":
+    if answer.chose("decline"):
         ctx.end()
         ctx.say(ctx.t("All right. Without your agreement I cannot take a concern.\n"
                       "You can still check a concern by its code. Send /start to see the notice again."))
         return
-    if answer.choice != "agree":
+    if not answer.chose("agree"):
         ctx.say(ctx.t("Please choose “I agree” or “Not now”."), options)
         return
     record_consent(ctx.person, session=ctx.session, at=ctx.now)
@@ -238,16 +256,16 @@ def privacy_notice(ctx: Context) -> str:
 
 # ---- deletion of personal data ------------------------------------------------------------
 
-@step("forget", "confirm")
-def confirm_forget(ctx: Context, answer: Incoming | None) -> None:
+@FORGET.step("confirm")
+def confirm_forget(ctx: Context, answer: Answer | None) -> None:
     """Confirm, then erase the person's name and unlink their concerns."""
-    options = [Option("forget:yes", ctx.t("Delete my data")), Option("cancel", ctx.t("Keep it"))]
+    options = [Option(Choice("forget", "yes"), ctx.t("Delete my data")), Option(Choice("cancel"), ctx.t("Keep it"))]
     if answer is None:
         ctx.say(ctx.t("This deletes your name and language, and unlinks your concerns from you.\n"
                       "The concerns stay, without your name, so agencies can still answer them.\n"
                       "You will no longer get messages about them: keep their codes."), options)
         return
-    if answer.choice != "forget:yes":
+    if answer.picked("forget") != "yes":
         ctx.say(ctx.t("Please choose one of the options."), options)
         return
     forget_person(ctx.person, session=ctx.session)
@@ -263,32 +281,33 @@ def _advance(ctx: Context, next_step: str) -> None:
 
 
 def _cancel_option(ctx: Context) -> Option:
-    return Option("cancel", ctx.t("Cancel"))
+    return Option(Choice("cancel"), ctx.t("Cancel"))
 
 
-@step("new", "category")
-def ask_category(ctx: Context, answer: Incoming | None) -> None:
+@NEW.step("category")
+def ask_category(ctx: Context, answer: Answer | None) -> None:
     """What the concern is about."""
     categories = list_items("category", session=ctx.session)
-    options = [Option(f"cat:{c.code}", ctx.t.name(c)) for c in categories]
-    if answer is None or not (answer.choice or "").startswith("cat:"):
+    options = [Option(Choice("cat", c.code), ctx.t.name(c)) for c in categories]
+    chosen = answer.picked("cat") if answer else None
+    if not chosen:
         if answer is not None:
             ctx.say(ctx.t("Please choose a topic from the list (you can type its number)."))
         ctx.say(ctx.t("Step 1 of 6. What is your concern about?"), [*options, _cancel_option(ctx)])
         return
-    ctx.data["category"] = str(answer.choice)[4:]
+    ctx.data["category"] = chosen
     _advance(ctx, "enterprise")
 
 
-@step("new", "enterprise")
-def ask_enterprise(ctx: Context, answer: Incoming | None) -> None:
+@NEW.step("enterprise")
+def ask_enterprise(ctx: Context, answer: Answer | None) -> None:
     """Which enterprise it concerns: free text, with known names offered."""
-    options = [Option("ent:none", ctx.t("No specific company")), _cancel_option(ctx)]
+    options = [Option(Choice("ent", "none"), ctx.t("No specific company")), _cancel_option(ctx)]
     if answer is None:
         ctx.say(ctx.t("Step 2 of 6. Which enterprise (company) is it about?\n"
                       "Type its name, for example: Công ty TNHH ABC."), options)
         return
-    if answer.choice == "ent:none":
+    if answer.picked("ent") == "none":
         ctx.data["enterprise"] = ""
         _advance(ctx, "place")
         return
@@ -307,22 +326,23 @@ def ask_enterprise(ctx: Context, answer: Incoming | None) -> None:
     ctx.goto("enterprise_pick")
 
 
-@step("new", "enterprise_pick")
-def pick_enterprise(ctx: Context, answer: Incoming | None) -> None:
+@NEW.step("enterprise_pick")
+def pick_enterprise(ctx: Context, answer: Answer | None) -> None:
     """Choose a known enterprise that matches what was typed, or keep the typed name."""
     typed = str(ctx.data.get("enterprise_typed", ""))
     ids = list(ctx.data.get("enterprise_matches", []))
     known = [e for e in (ctx.session.get(Enterprise, i) for i in ids) if e is not None]
-    options = [Option(f"ent:{e.id}", e.name) for e in known]
-    options.append(Option("ent:typed", ctx.t("Use “{name}”", name=typed)))
+    options = [Option(Choice("ent", str(e.id)), e.name) for e in known]
+    options.append(Option(Choice("ent", "typed"), ctx.t("Use “{name}”", name=typed)))
     if answer is None:
         ctx.say(ctx.t("Did you mean one of these?"), options)
         return
-    choice = answer.choice or ""
-    if choice == "ent:typed":
+    picked = answer.picked("ent")
+    number = parse_number(picked or "")
+    if picked == "typed":
         ctx.data["enterprise"] = typed
-    elif choice.startswith("ent:") and choice[4:].isdigit() and int(choice[4:]) in ids:
-        ctx.data["enterprise"] = next(e.name for e in known if e.id == int(choice[4:]))
+    elif number is not None and number in ids:
+        ctx.data["enterprise"] = next(e.name for e in known if e.id == number)
     elif answer.text:  # typed another name: treat it as a fresh answer to the question
         ctx.state.step = "enterprise"
         ask_enterprise(ctx, answer)
@@ -335,24 +355,24 @@ def pick_enterprise(ctx: Context, answer: Incoming | None) -> None:
     _advance(ctx, "place")
 
 
-@step("new", "place")
-def ask_place(ctx: Context, answer: Incoming | None) -> None:
+@NEW.step("place")
+def ask_place(ctx: Context, answer: Answer | None) -> None:
     """Where: an industrial park or a district."""
     places = list_items("industrial_park", session=ctx.session) + list_items("district", session=ctx.session)
-    options = [Option(f"place:{p.code}", ctx.t.name(p)) for p in places]
-    options.append(Option("place:", ctx.t("Skip")))
-    if answer is None or not (answer.choice or "").startswith("place:"):
+    options = [Option(Choice("place", p.code), ctx.t.name(p)) for p in places]
+    options.append(Option(Choice("place"), ctx.t("Skip")))
+    if answer is None or not answer.chose("place"):
         if answer is not None:
             ctx.say(ctx.t("Please choose a place from the list (you can type its number)."))
         ctx.say(ctx.t("Step 3 of 6. Where is it? Choose the industrial park (KCN) or the district."),
                 options, columns=2)
         return
-    ctx.data["place"] = str(answer.choice)[6:] or None
+    ctx.data["place"] = answer.picked("place") or None
     _advance(ctx, "description")
 
 
-@step("new", "description")
-def ask_description(ctx: Context, answer: Incoming | None) -> None:
+@NEW.step("description")
+def ask_description(ctx: Context, answer: Answer | None) -> None:
     """The concern in the worker's words, or a voice note."""
     if answer is None:
         ctx.say(ctx.t("Step 4 of 6. Describe your concern in your own words "
@@ -389,17 +409,17 @@ def ask_description(ctx: Context, answer: Incoming | None) -> None:
     _advance(ctx, "attachments")
 
 
-@step("new", "attachments")
-def ask_attachments(ctx: Context, answer: Incoming | None) -> None:
+@NEW.step("attachments")
+def ask_attachments(ctx: Context, answer: Answer | None) -> None:
     """Up to five photos or documents, or none."""
     files = ctx.data.setdefault("attachments", [])
-    done = [Option("files:done", ctx.t("Done") if files else ctx.t("Skip"))]
+    done = [Option(Choice("files", "done"), ctx.t("Done") if files else ctx.t("Skip"))]
     if answer is None:
         ctx.say(ctx.t("Step 5 of 6. You may add up to {max} photos or documents "
                       "(for example a payslip). Send them now, or choose “Skip”.",
                       max=MAX_ATTACHMENTS), done)
         return
-    if answer.choice == "files:done":
+    if answer.picked("files") == "done":
         _advance(ctx, "visibility")
         return
     media = answer.attachment
@@ -417,7 +437,7 @@ def ask_attachments(ctx: Context, answer: Incoming | None) -> None:
         _advance(ctx, "visibility")
         return
     ctx.say(ctx.t("File {n} of {max} received. Send another, or choose “Done”.",
-                  n=count, max=MAX_ATTACHMENTS), [Option("files:done", ctx.t("Done"))])
+                  n=count, max=MAX_ATTACHMENTS), [Option(Choice("files", "done"), ctx.t("Done"))])
 
 
 def _documents(files: list[dict[str, object]]) -> list[dict[str, object]]:
@@ -425,14 +445,15 @@ def _documents(files: list[dict[str, object]]) -> list[dict[str, object]]:
     return [f for f in files if f["kind"] != "voice"]
 
 
-@step("new", "visibility")
-def ask_visibility(ctx: Context, answer: Incoming | None) -> None:
+@NEW.step("visibility")
+def ask_visibility(ctx: Context, answer: Answer | None) -> None:
     """Who may know the author: the union only (default), or nobody."""
     options = [
-        Option("vis:union", ctx.t("The union may know me (recommended)")),
-        Option("vis:anonymous", ctx.t("Fully anonymous")),
+        Option(Choice("vis", Visibility.UNION), ctx.t("The union may know me (recommended)")),
+        Option(Choice("vis", Visibility.ANONYMOUS), ctx.t("Fully anonymous")),
     ]
-    if answer is None or answer.choice not in ("vis:union", "vis:anonymous"):
+    visibility = answer.picked("vis") if answer else None
+    if visibility not in (Visibility.UNION, Visibility.ANONYMOUS):
         ctx.say(ctx.t(
             "Step 6 of 6. Who may know that you sent this?\n"
             "• Union: union officers may see your name, to contact you. Agencies never do.\n"
@@ -440,22 +461,22 @@ def ask_visibility(ctx: Context, answer: Incoming | None) -> None:
             "you follow the concern with its code."
         ), options)
         return
-    ctx.data["visibility"] = str(answer.choice)[4:]
+    ctx.data["visibility"] = visibility
     ctx.data.pop("editing", None)
     ctx.goto("confirm")
 
 
-@step("new", "confirm")
-def confirm(ctx: Context, answer: Incoming | None) -> None:
+@NEW.step("confirm")
+def confirm(ctx: Context, answer: Answer | None) -> None:
     """The summary, then Send, Edit or Cancel."""
-    options = [Option("send", ctx.t("Send")), Option("edit", ctx.t("Edit")), _cancel_option(ctx)]
+    options = [Option(Choice("send"), ctx.t("Send")), Option(Choice("edit"), ctx.t("Edit")), _cancel_option(ctx)]
     if answer is None:
         ctx.say(summary(ctx), options, columns=3)
         return
-    if answer.choice == "edit":
+    if answer.chose("edit"):
         ctx.goto("edit")
         return
-    if answer.choice != "send":
+    if not answer.chose("send"):
         ctx.say(ctx.t("Please choose “Send”, “Edit” or “Cancel”."), options, columns=3)
         return
     submit(ctx)
@@ -482,23 +503,24 @@ def summary(ctx: Context) -> str:
     return "\n".join(lines)
 
 
-@step("new", "edit")
-def choose_edit(ctx: Context, answer: Incoming | None) -> None:
+@NEW.step("edit")
+def choose_edit(ctx: Context, answer: Answer | None) -> None:
     """Which part to change before sending."""
     options = [
-        Option("edit:category", ctx.t("Topic")), Option("edit:enterprise", ctx.t("Enterprise")),
-        Option("edit:place", ctx.t("Place")), Option("edit:description", ctx.t("Content")),
-        Option("edit:attachments", ctx.t("Files")), Option("edit:visibility", ctx.t("Who may know me")),
-        Option("edit:back", ctx.t("Back to the summary")),
+        Option(Choice("edit", "category"), ctx.t("Topic")), Option(Choice("edit", "enterprise"), ctx.t("Enterprise")),
+        Option(Choice("edit", "place"), ctx.t("Place")), Option(Choice("edit", "description"), ctx.t("Content")),
+        Option(Choice("edit", "attachments"), ctx.t("Files")),
+        Option(Choice("edit", "visibility"), ctx.t("Who may know me")),
+        Option(Choice("edit", "back"), ctx.t("Back to the summary")),
     ]
     if answer is None:
         ctx.say(ctx.t("What would you like to change?"), options, columns=2)
         return
-    target = (answer.choice or "")[5:]
+    target = answer.picked("edit") or ""
     if target == "back":
         ctx.goto("confirm")
         return
-    if target not in ("category", "enterprise", "place", "description", "attachments", "visibility"):
+    if target not in EDITABLE:
         ctx.say(ctx.t("Please choose one of the options."), options, columns=2)
         return
     if target == "attachments":
@@ -517,13 +539,13 @@ def submit(ctx: Context) -> None:
     if not data.get("description") and not data.get("attachments"):
         ctx.goto("description")
         return
-    anonymous = data.get("visibility") == "anonymous"
-    concern = create_concern(
-        author=ctx.person, visibility="anonymous" if anonymous else "union",
+    anonymous = data.get("visibility") == Visibility.ANONYMOUS
+    concern = raise_concern(
+        author=ctx.person, visibility=Visibility.ANONYMOUS if anonymous else Visibility.UNION,
         category_code=str(data.get("category")), enterprise=str(data.get("enterprise") or ""),
         place_code=data.get("place"), description=str(data.get("description") or ""),
         attachments=list(data.get("attachments", [])), messenger=ctx.person.messenger,
-        actor=ctx.person, actor_role="worker", session=ctx.session,
+        actor=ctx.person, actor_role=Role.WORKER, session=ctx.session,
     )
     ctx.quota.use(ctx.who, ctx.now)
     ctx.end()
@@ -550,11 +572,10 @@ def concern_for_follower(ctx: Context, typed: str) -> Concern | None:
     whose code they hold. Anything else reads as not found, so nothing is revealed."""
     code = parse_tracking_code(typed.split(" ", 1)[0]) if typed else None
     concern = get_concern_by_code(code, session=ctx.session) if code else None
-    if concern is not None and (concern.author_id is None or any(
-            p.id == ctx.person.id for p in followers(concern, session=ctx.session))):
+    if concern is not None and (concern.author_id is None or is_follower(concern, ctx.person, session=ctx.session)):
         return concern
     if typed:
-        ctx.say(ctx.t("No concern has the code {code}. Please check it and try again.", code=typed[:20]))
+        not_found(ctx, typed)
     else:
         ctx.say(ctx.t("Please add the tracking code, for example: /{command} KN-XXXX-XXXX",
                       command=ctx.incoming.command or "status"))
@@ -572,7 +593,7 @@ def _followed(ctx: Context) -> Concern:
     return concern
 
 
-@command("withdraw")
+@router.command("withdraw")
 def withdraw(ctx: Context) -> None:
     """Withdraw an open concern (asks to confirm)."""
     if not ctx.incoming.args:
@@ -581,7 +602,7 @@ def withdraw(ctx: Context) -> None:
             ctx.say(ctx.t("You have no open concern to withdraw."))
             return
         ctx.say(ctx.t("Which concern do you want to withdraw?"),
-                [Option(f"/withdraw {c.tracking_code}", c.tracking_code) for c in mine], columns=2)
+                [Option(Choice.command("withdraw", c.tracking_code), c.tracking_code) for c in mine], columns=2)
         return
     concern = concern_for_follower(ctx, ctx.incoming.args)
     if concern is None:
@@ -589,82 +610,84 @@ def withdraw(ctx: Context) -> None:
     if concern.status not in OPEN_STATES:
         ctx.say(ctx.t("{code} is no longer open, so it cannot be withdrawn.", code=concern.tracking_code))
         return
-    ctx.start("withdraw", "confirm", {"concern": concern.id})
+    ctx.start(WITHDRAW, {"concern": concern.id})
 
 
-@step("withdraw", "confirm")
-def confirm_withdraw(ctx: Context, answer: Incoming | None) -> None:
+@WITHDRAW.step("confirm")
+def confirm_withdraw(ctx: Context, answer: Answer | None) -> None:
     """Yes or no."""
     concern = _followed(ctx)
-    options = [Option("withdraw:yes", ctx.t("Yes, withdraw")), Option("cancel", ctx.t("No, keep it"))]
-    if answer is None or answer.choice != "withdraw:yes":
+    options = [Option(Choice("withdraw", "yes"), ctx.t("Yes, withdraw")),
+               Option(Choice("cancel"), ctx.t("No, keep it"))]
+    if answer is None or answer.picked("withdraw") != "yes":
         ctx.say(ctx.t("Withdraw {code}? The union will stop handling it.", code=concern.tracking_code), options)
         return
     ctx.end()
     try:
-        record_change(concern, "withdrawn", actor=_actor(ctx, concern), actor_role="worker", session=ctx.session)
+        change_status(concern, Status.WITHDRAWN, actor=_actor(ctx, concern), actor_role=Role.WORKER,
+                      session=ctx.session)
     except TransitionRefused:
         ctx.say(ctx.t("{code} is no longer open, so it cannot be withdrawn.", code=concern.tracking_code))
         return
     ctx.say(ctx.t("{code} has been withdrawn.", code=concern.tracking_code), main_menu(ctx))
 
 
-@command("rate")
+@router.command("rate")
 def rate(ctx: Context) -> None:
     """Rate the answer from 1 (very unsatisfied) to 5 (very satisfied)."""
     concern = concern_for_follower(ctx, ctx.incoming.args)
     if concern is None:
         return
-    if concern.status not in ("answered", "resolved", "closed"):
+    if concern.status not in ANSWERED_STATES:
         ctx.say(ctx.t("{code} has no answer to rate yet.", code=concern.tracking_code))
         return
     if has_rated(concern, _actor(ctx, concern), session=ctx.session):
         ctx.say(ctx.t("You have already rated {code}. Thank you.", code=concern.tracking_code))
         return
-    ctx.start("rate", "score", {"concern": concern.id})
+    ctx.start(RATE, {"concern": concern.id})
 
 
-@step("rate", "score")
-def ask_score(ctx: Context, answer: Incoming | None) -> None:
+@RATE.step("score")
+def ask_score(ctx: Context, answer: Answer | None) -> None:
     """1 to 5."""
     concern = _followed(ctx)
-    options = [Option(f"rate:{n}", str(n)) for n in range(1, 6)]
-    if answer is None or answer.choice not in {o.key for o in options}:
+    options = [Option(Choice("rate", str(n)), str(n)) for n in range(1, 6)]
+    score = parse_number(answer.picked("rate") or "") if answer else None
+    if score is None or not 1 <= score <= 5:
         ctx.say(ctx.t("How satisfied are you with the answer to {code}?\n"
                       "1 = not at all, 5 = completely.", code=concern.tracking_code), options, columns=5)
         return
-    score = int(str(answer.choice)[5:])
     add_rating(concern, score, _actor(ctx, concern), session=ctx.session)
-    if concern.status == "resolved":
-        record_change(concern, "closed", actor=_actor(ctx, concern), actor_role="worker", session=ctx.session,
-                      note=f"{score}/5")
+    if concern.status == Status.RESOLVED:
+        change_status(concern, Status.CLOSED, actor=_actor(ctx, concern), actor_role=Role.WORKER,
+                      session=ctx.session, note=f"{score}/5")
     ctx.end()
     if score <= 2:
         ctx.say(ctx.t("Thank you for your rating. If the problem is not solved, tell us."),
-                [Option(f"/reopen {concern.tracking_code}", ctx.t("Not resolved"))])
+                [Option(Choice.command("reopen", concern.tracking_code), ctx.t("Not resolved"))])
     else:
         ctx.say(ctx.t("Thank you for your rating."), main_menu(ctx))
 
 
-@command("reopen")
+@router.command("reopen")
 def reopen(ctx: Context) -> None:
     """Say the concern is not actually resolved: it goes back to the union's queue."""
     concern = concern_for_follower(ctx, ctx.incoming.args)
     if concern is None:
         return
-    limit = ctx.settings.reopen_days
-    if concern.status not in ("answered", "resolved", "closed"):
+    limit = ctx.policy.reopen_days
+    if concern.status not in ANSWERED_STATES:
         ctx.say(ctx.t("{code} is still being handled; there is nothing to reopen.", code=concern.tracking_code))
         return
     if (ctx.now - concern.updated_at).days > limit:
         ctx.say(ctx.t("{code} was closed more than {days} days ago. Please send a new concern.",
                       code=concern.tracking_code, days=limit), main_menu(ctx))
         return
-    ctx.start("reopen", "comment", {"concern": concern.id})
+    ctx.start(REOPEN, {"concern": concern.id})
 
 
-@step("reopen", "comment")
-def ask_reopen_comment(ctx: Context, answer: Incoming | None) -> None:
+@REOPEN.step("comment")
+def ask_reopen_comment(ctx: Context, answer: Answer | None) -> None:
     """What is still wrong."""
     concern = _followed(ctx)
     text = text_answer(ctx, answer, ctx.t("What is still not resolved about {code}? Please write a few words.",
@@ -673,20 +696,21 @@ def ask_reopen_comment(ctx: Context, answer: Incoming | None) -> None:
         return
     ctx.end()
     try:
-        record_change(concern, "reopened", actor=_actor(ctx, concern), actor_role="worker",
+        change_status(concern, Status.REOPENED, actor=_actor(ctx, concern), actor_role=Role.WORKER,
                       session=ctx.session, note=text[:1000])
     except TransitionRefused:
         ctx.say(ctx.t("{code} is still being handled; there is nothing to reopen.", code=concern.tracking_code))
         return
     add_note(concern, "reopen", text, actor=_actor(ctx, concern), session=ctx.session)
-    for officer in officers(ctx):
+    for officer in union_staff(session=ctx.session):
         ctx.notify(officer, N_("A worker says {code} is not resolved:\n{text}"),
-                   options=[(f"/case {concern.tracking_code}", N_("Open"))], code=concern.tracking_code, text=text)
+                   options=[Option(Choice.command("case", concern.tracking_code), N_("Open"))],
+                   code=concern.tracking_code, text=text)
     ctx.say(ctx.t("{code} is reopened. The union will look at it again.", code=concern.tracking_code),
             main_menu(ctx))
 
 
-@command("reply")
+@router.command("reply")
 def reply(ctx: Context) -> None:
     """Answer the union's question about one of my concerns."""
     concern = concern_for_follower(ctx, ctx.incoming.args)
@@ -695,11 +719,11 @@ def reply(ctx: Context) -> None:
     if last_asker(concern, session=ctx.session) is None:
         ctx.say(ctx.t("The union has not asked anything about {code}.", code=concern.tracking_code))
         return
-    ctx.start("reply", "text", {"concern": concern.id})
+    ctx.start(REPLY, {"concern": concern.id})
 
 
-@step("reply", "text")
-def ask_reply_text(ctx: Context, answer: Incoming | None) -> None:
+@REPLY.step("text")
+def ask_reply_text(ctx: Context, answer: Answer | None) -> None:
     """The reply, relayed to the officer who asked, without the worker's name."""
     concern = _followed(ctx)
     text = text_answer(ctx, answer, ctx.t("Type your reply to the union about {code}.", code=concern.tracking_code),
@@ -710,6 +734,31 @@ def ask_reply_text(ctx: Context, answer: Incoming | None) -> None:
     asker = last_asker(concern, session=ctx.session)
     if asker is not None:
         ctx.notify(asker, N_("The worker replied about {code}:\n{text}"),
-                   options=[(f"/case {concern.tracking_code}", N_("Open"))], code=concern.tracking_code, text=text)
+                   options=[Option(Choice.command("case", concern.tracking_code), N_("Open"))],
+                   code=concern.tracking_code, text=text)
     ctx.end()
     ctx.say(ctx.t("Your reply was sent to the union."), main_menu(ctx))
+
+
+# ---- joining the staff ----------------------------------------------------------------------
+
+def accept_invitation(ctx: Context, token: str) -> None:
+    """Bind whoever opens an unused, unexpired invitation to its role."""
+    result = invitations.accept(token, ctx.person, now=ctx.now, session=ctx.session)
+    if result == invitations.Refusal.INVALID:
+        log.warning("invalid or used invitation opened by person %s", ctx.person.id)
+        ctx.say(ctx.t("This invitation is not valid: it was used already or has expired.\n"
+                      "Please ask an admin for a new one."))
+        return
+    if result == invitations.Refusal.ALREADY_ADMIN:
+        ctx.say(ctx.t("You are an admin already; the invitation was not used."))
+        return
+    assert not isinstance(result, invitations.Refusal)
+    ctx.end()
+    role = Role(result.role)
+    ctx.say(ctx.t("Welcome! Your role: {who}.\nSend /help to see your commands.",
+                  who=role_label(ctx, role, result.agency_code)))
+    creator = ctx.session.get(Person, result.created_by) if result.created_by else None
+    if creator is not None:
+        ctx.notify(creator, N_("{name} accepted the invitation. Role: {who}."),
+                   name=display_name(ctx.person), who=lambda t: t(ROLE_NAMES[role]))

@@ -10,38 +10,12 @@ from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from storage.models import Attachment, Concern, Person, StatusChange, utcnow
-from storage.reference import remember_enterprise
+from storage.models import Attachment, Concern, Person, Status, StatusChange, Visibility, utcnow
 
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _CROCKFORD_ALIASES = str.maketrans({"I": "1", "L": "1", "O": "0"})
 _CODE_TEXT = re.compile(r"^(?:KN)?[\s\-]*([0-9A-Z]{4})[\s\-]*([0-9A-Z]{4})$")
 _PREFIXED_CODE = re.compile(r"^\s*KN[\s\-]*[0-9A-Z]{4}[\s\-]*[0-9A-Z]{4}\s*$", re.IGNORECASE)
-
-OPEN_STATES = ("new", "accepted", "assigned", "answered", "reopened")
-# Which state may follow which; anything else is refused.
-TRANSITIONS: dict[str, tuple[str, ...]] = {
-    "new": ("accepted", "rejected", "duplicate", "withdrawn"),
-    "accepted": ("assigned", "rejected", "duplicate", "withdrawn"),
-    "assigned": ("answered", "withdrawn", "duplicate"),
-    "answered": ("resolved", "assigned", "reopened", "withdrawn", "closed"),
-    "resolved": ("closed", "reopened"),
-    "closed": ("reopened",),
-    "reopened": ("accepted", "assigned", "rejected", "duplicate", "withdrawn", "resolved"),
-    "rejected": (),
-    "duplicate": (),
-    "withdrawn": (),
-}
-
-
-class TransitionRefused(Exception):
-    """The change asked for is not in the lifecycle."""
-
-    def __init__(self, from_status: str, to_status: str) -> None:
-        super().__init__(f"{from_status} -> {to_status}")
-        self.from_status = from_status
-        self.to_status = to_status
-
 
 def new_tracking_code() -> str:
     """A fresh code KN-XXXX-XXXX: 40 random bits in Crockford base32."""
@@ -69,37 +43,27 @@ def looks_like_tracking_code(text: str) -> bool:
     return bool(_PREFIXED_CODE.match(text)) and parse_tracking_code(text) is not None
 
 
-def record_change(
-    concern: Concern, to_status: str, *, actor: Person | None, actor_role: str,
+def add_status_change(
+    concern: Concern, from_status: Status | None, to_status: Status, *, actor: Person | None, actor_role: str,
     session: Session, note: str | None = None, at: datetime | None = None,
 ) -> None:
-    """Move a concern to a new state, refusing moves outside the lifecycle, and log it."""
-    from_status = concern.status
-    if to_status not in TRANSITIONS.get(from_status, ()):
-        raise TransitionRefused(from_status, to_status)
-    at = at or utcnow()
-    concern.status = to_status
-    concern.updated_at = at
-    session.add(concern)
+    """Append one entry to a concern's history."""
     session.add(StatusChange(
         concern_id=concern.id, actor_id=actor.id if actor else None, actor_role=actor_role,
-        from_status=from_status, to_status=to_status, note=note, at=at,
+        from_status=from_status, to_status=to_status, note=note, at=at or utcnow(),
     ))
 
 
 def create_concern(
-    *, author: Person | None, visibility: str, category_code: str, enterprise: str,
+    *, author: Person | None, visibility: Visibility, category_code: str, enterprise: str,
     place_code: str | None, description: str, attachments: list[dict[str, object]],
     messenger: str, actor: Person | None, actor_role: str, session: Session,
 ) -> Concern:
     """Store a new concern with its attachments and first history entry (not committed)."""
-    if visibility == "anonymous":
-        # Nothing may tie an anonymous concern to its author: not the row, not the history.
-        author, actor = None, (actor if actor_role != "worker" else None)
     for _ in range(5):
         concern = Concern(
             tracking_code=new_tracking_code(),
-            author_id=author.id if author is not None and visibility != "anonymous" else None,
+            author_id=author.id if author is not None else None,
             visibility=visibility, category_code=category_code, enterprise=enterprise,
             place_code=place_code, description=description,
         )
@@ -117,12 +81,8 @@ def create_concern(
             concern_id=concern.id, messenger=messenger, file_id=str(item["file_id"]),
             kind=str(item["kind"]), size=item.get("size"),  # type: ignore[arg-type]
         ))
-    if enterprise:
-        remember_enterprise(enterprise, session=session)
-    session.add(StatusChange(
-        concern_id=concern.id, actor_id=actor.id if actor else None, actor_role=actor_role,
-        from_status=None, to_status="new", at=concern.created_at,
-    ))
+    add_status_change(concern, None, Status.NEW, actor=actor, actor_role=actor_role, at=concern.created_at,
+                      session=session)
     return concern
 
 
@@ -160,7 +120,7 @@ def unlink_author(author: Person, *, session: Session) -> None:
     """Make a person's concerns and their history entries anonymous (on a deletion request)."""
     for concern in session.exec(select(Concern).where(Concern.author_id == author.id)):
         concern.author_id = None
-        concern.visibility = "anonymous"
+        concern.visibility = Visibility.ANONYMOUS
         session.add(concern)
     for change in session.exec(select(StatusChange).where(StatusChange.actor_id == author.id)):
         change.actor_id = None

@@ -25,6 +25,10 @@ class Status(StrEnum):
     REOPENED = "reopened"
 
 
+OPEN_STATES = (Status.NEW, Status.ACCEPTED, Status.ASSIGNED, Status.ANSWERED, Status.REOPENED)
+QUEUE_STATES = (Status.NEW, Status.REOPENED, Status.ACCEPTED, Status.ANSWERED)  # waiting for the union
+
+
 class Role(StrEnum):
     """What a person does in kiennghi."""
 

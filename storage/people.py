@@ -7,9 +7,9 @@ from datetime import datetime
 from sqlalchemy import bindparam
 from sqlmodel import Session, col, select
 
-from storage.models import DialogState, Person, utcnow
+from storage.models import DialogState, Person, Role, utcnow
 
-STAFF_ROLES = ("admin", "officer", "agency")
+STAFF_ROLES = (Role.ADMIN, Role.OFFICER, Role.AGENCY)
 
 
 # Built once, run on every update: building a statement and its cache key costs more than
@@ -54,10 +54,10 @@ def record_consent(person: Person, *, session: Session, at: datetime | None = No
     session.add(person)
 
 
-def set_role(person: Person, role: str, agency_code: str | None, *, session: Session) -> None:
+def set_role(person: Person, role: Role, agency_code: str | None, *, session: Session) -> None:
     """Give the person a role (worker, officer, agency, admin)."""
     person.role = role
-    person.agency_code = agency_code if role == "agency" else None
+    person.agency_code = agency_code if role == Role.AGENCY else None
     session.add(person)
 
 
@@ -67,7 +67,7 @@ def list_staff(*, session: Session) -> list[Person]:
     return list(session.exec(query.order_by(col(Person.role), col(Person.display_name))))
 
 
-def people_with_role(role: str, *, session: Session, agency_code: str | None = None) -> list[Person]:
+def people_with_role(role: Role, *, session: Session, agency_code: str | None = None) -> list[Person]:
     """Everyone with one role (for an agency role, of one agency)."""
     query = select(Person).where(Person.role == role)
     if agency_code is not None:

@@ -24,6 +24,8 @@ from storage.models import DialogState, Person
 CODE = re.compile(r"KN-[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}")
 NUMBERED = re.compile(r"^  (\d+)\. (.*)$")
 FILE_LINE = re.compile(r"^\[(\w+): (.*)\]$")
+# Update ids are unique across worlds, as Telegram's are: a second world on the same store is a restart.
+UPDATE_IDS = itertools.count(int(time.time() * 1000) % 10**9)
 
 
 @dataclass
@@ -240,7 +242,7 @@ class TelegramWorld(World):
         super().__init__(core)
         self.app = app
         self.api = api
-        self.ids = itertools.count(1000)
+        self.ids = UPDATE_IDS
         self.seen = 0  # api.calls already sorted into inboxes
         from tests.fake_telegram import BOT_USER
 
@@ -339,7 +341,7 @@ class TerminalWorld(World):
         incoming = Incoming(messenger="terminal", chat_id=chat.chat_id, user_id=chat.chat_id,
                             display_name=chat.name, language_code=chat.language, text=text,
                             attachment=attachment)
-        screens = [parse_rendered(render(reply)) for reply in self.core.handle(incoming)]
+        screens = [parse_rendered(render(reply)) for reply in self.core.handle(incoming).replies]
         chat.inbox.extend(screens)
         return screens
 
@@ -352,7 +354,7 @@ class TerminalWorld(World):
         sent = 0
         with new_session(self.engine) as session:
             for message in due_messages(["terminal"], session=session, limit=1000):
-                options = [Option(key, label) for key, label in stored_options(message)]
+                options = [Option.of_key(key, label) for key, label in stored_options(message)]
                 attachment = None
                 if message.file_id and message.file_kind:
                     from handlers.core import Attachment

@@ -43,16 +43,15 @@ def test_unknown_role_or_agency_is_refused(core: Core) -> None:
 
 
 def test_a_failure_inside_a_handler_gets_an_apology_and_keeps_nothing(core: Core, monkeypatch, caplog) -> None:  # type: ignore[no-untyped-def]
-    import handlers.worker
-    from handlers.core import COMMANDS, Command
+    from handlers.routing import EVERYONE, Command
+    from handlers.worker import NEW
 
     def broken(ctx):  # type: ignore[no-untyped-def]
-        ctx.start("new", "category")
+        ctx.start(NEW)
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setitem(COMMANDS, "new", Command("new", broken))
+    monkeypatch.setitem(core.routes.commands, "new", [Command("new", broken, EVERYONE)])
     out = shell(core, "worker", "/start\n2\n1\n/new\n/status\n")
     assert "Sorry, something went wrong on our side" in out
     assert "Traceback" not in out and "disk on fire" not in out
     assert "You have not sent any concerns yet" in out  # the shell went on; the dialog was not entered
-    assert handlers.worker is not None

@@ -21,8 +21,9 @@ from storage.reference import (
     remember_enterprise,
     search_key,
 )
-from tests.conftest import make_settings
-from tests.worker_flow import buttons_of, onboard, submit_concern, telegram_app, text_of
+from tests.chat import options_of, text_of
+from tests.conftest import make_settings, open_world
+from tests.flows import onboard, submit_concern
 
 
 def test_sqlite_file_is_in_wal_mode_with_full_synchronous_commits(core) -> None:
@@ -78,12 +79,14 @@ def _edited_reference(tmp_path: Path, *, drop: set[str], rename: dict[str, str] 
     return path
 
 
+@pytest.mark.parametrize("kind", ["telegram", "terminal"])
 async def test_reference_file_override_hides_removed_items_but_old_concerns_keep_their_names(
-        tmp_path: Path, make_core) -> None:
-    async with telegram_app(make_core(flood_messages=1000)) as telegram:
-        lan = telegram.person(901)
+        tmp_path: Path, make_core, kind: str) -> None:
+    async with open_world(tmp_path, kind) as world:
+        lan = world.person(901, language="en")
         await onboard(lan, "en")
-        code = await submit_concern(lan, category="childcare", place="kcn_van_trung")
+        code = await submit_concern(lan, category="Kindergartens and schools for workers' children",
+                                    place="Vân Trung Industrial Park")
 
     path = _edited_reference(tmp_path, drop={"childcare", "kcn_van_trung"}, rename={"wages": "Pay"})
     core = make_core(flood_messages=1000, reference_file=path)
@@ -94,22 +97,22 @@ async def test_reference_file_override_hides_removed_items_but_old_concerns_keep
     assert len(categories) == 12 and "childcare" not in [c.code for c in categories]
     assert len(parks) == 7
     assert removed is not None and removed.active is False
+    core.engine.dispose()
 
-    async with telegram_app(core) as telegram:
-        lan = telegram.person(901)
+    async with open_world(tmp_path, kind, reference_file=path) as world:
+        lan = world.person(901, language="en")
         replies = await lan.send("/new")
-        assert "cat:childcare" not in buttons_of(replies)
-        assert ("Pay", "cat:wages") in [b for c in replies for b in c.buttons]
-        await lan.press("cat:wages")
+        assert "Kindergartens and schools for workers' children" not in options_of(replies)
+        assert "Pay" in options_of(replies)
+        await lan.choose("Pay")
         replies = await lan.send("Fuhong")  # enterprises listed in the file are offered
-        assert "Công ty TNHH Fuhong Precision" in [label for c in replies for label, _ in c.buttons]
-        await lan.press("ent:typed")
+        assert "Công ty TNHH Fuhong Precision" in options_of(replies)
+        await lan.choose("Use “Fuhong”")
         await lan.send("/cancel")
         seen = text_of(await lan.send(code))
         assert "Topic: Kindergartens and schools for workers' children" in seen
 
     # Putting the item back in the file makes it active again.
-    core.engine.dispose()
     core = make_core(flood_messages=1000)
     with new_session(core.engine) as session:
         assert session.get(ReferenceItem, ("category", "childcare")).active is True

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Awaitable
 from typing import Any
 
 from telegram import (
+    Bot,
     BotCommand,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
@@ -13,12 +16,12 @@ from telegram import (
     Update,
 )
 from telegram.error import BadRequest, Forbidden, TelegramError
-from telegram.ext import Application, ContextTypes
+from telegram.ext import BaseUpdateProcessor, ContextTypes
 
-from bot.channels import split_text
-from locales import N_
-from handlers.core import Attachment, Incoming, Option
-from handlers.dispatch import Core
+from bot.channels import Delivery, split_text
+from bot.host import Host
+from handlers.core import Attachment, Incoming, Option, Reply
+from locales import N_, Catalogs
 from storage.models import OutboxMessage
 from storage.outbox import options_of
 
@@ -81,7 +84,7 @@ def keyboard(options: list[Option] | list[tuple[str, str]], columns: int = 1) ->
     return InlineKeyboardMarkup(rows)
 
 
-async def send(bot: Any, chat_id: str, text: str, markup: InlineKeyboardMarkup | None,
+async def send(bot: Bot, chat_id: str, text: str, markup: InlineKeyboardMarkup | None,
                attachment: Attachment | None = None) -> None:
     """Send text (split when long; the keyboard goes with the last piece) and maybe a file."""
     if attachment is not None and attachment.kind in SEND_FILE:
@@ -92,44 +95,106 @@ async def send(bot: Any, chat_id: str, text: str, markup: InlineKeyboardMarkup |
         await bot.send_message(chat_id, piece, reply_markup=markup if number == len(pieces) else None)
 
 
+class TelegramChannel:
+    """Telegram for the core: updates become events, replies become messages with inline keyboards."""
+
+    messenger = MESSENGER
+
+    def __init__(self, bot: Bot, host: Host) -> None:
+        self.bot = bot
+        self.host = host
+        self.username: str | None = None  # known once the bot is initialized (getMe)
+
+    async def on_update(self, update: Update) -> None:
+        """Handle any update: normalise it, let the core decide, render the replies."""
+        incoming = to_incoming(update)
+        replies = await self.host.handle(incoming) if incoming is not None else []
+        if update.callback_query is not None:
+            # Answered after the update is handled (or found handled already): a press delivered
+            # twice or late still gets its reply once; Telegram refuses answers to old queries.
+            try:
+                await update.callback_query.answer()
+            except TelegramError as exc:
+                log.info("could not answer callback query: %s", exc)
+        if incoming is not None:
+            await self.send_replies(incoming, replies)
+
+    async def send_replies(self, incoming: Incoming, replies: list[Reply]) -> None:
+        """Send each reply to the chat the event came from."""
+        for reply in replies:
+            await send(self.bot, incoming.chat_id, reply.text, keyboard(reply.options, reply.columns),
+                       reply.attachment)
+
+    async def deliver(self, message: OutboxMessage) -> Delivery:
+        """Send one outbox message."""
+        attachment = Attachment(message.file_kind, message.file_id) if message.file_id and message.file_kind else None
+        try:
+            await send(self.bot, message.chat_id, message.text, keyboard(options_of(message), 1), attachment)
+        except (Forbidden, BadRequest) as exc:  # blocked the bot, chat gone, bad file: retrying won't help
+            return Delivery(False, f"{type(exc).__name__}: {exc}", True)
+        except TelegramError as exc:
+            return Delivery(False, f"{type(exc).__name__}: {exc}", False)
+        return Delivery(True)
+
+    def invitation_link(self, payload: str) -> str | None:
+        """https://t.me/<bot>?start=<payload>."""
+        return f"https://t.me/{self.username}?start={payload}" if self.username else None
+
+    async def set_command_menus(self, catalogs: Catalogs, default_locale: str) -> None:
+        """The command menu in each language (the default locale's is also shown to others)."""
+        for locale in ("vi", "en"):
+            t = catalogs.get(locale)
+            commands = [BotCommand(name, t(text)) for name, text in COMMAND_MENU]
+            await self.bot.set_my_commands(commands, language_code=locale)
+            if locale == default_locale:
+                await self.bot.set_my_commands(commands)
+
+
+class PerChatOrder(BaseUpdateProcessor):
+    """Updates of different chats are handled concurrently; those of one chat strictly in order."""
+
+    def __init__(self, max_concurrent_updates: int) -> None:
+        super().__init__(max_concurrent_updates)
+        self._chains: dict[int, asyncio.Future[None]] = {}
+
+    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        """Wait for the chat's previous update, then handle this one."""
+        chat = update.effective_chat if isinstance(update, Update) else None
+        if chat is None:
+            await coroutine
+            return
+        previous = self._chains.get(chat.id)
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._chains[chat.id] = done
+        try:
+            if previous is not None:
+                await asyncio.shield(previous)
+            await coroutine
+        finally:
+            done.set_result(None)
+            if self._chains.get(chat.id) is done:
+                del self._chains[chat.id]
+
+    async def initialize(self) -> None:
+        """Nothing to set up."""
+
+    async def shutdown(self) -> None:
+        """Nothing to release."""
+
+
 async def on_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Handle any update: normalise it, let the core decide, render the replies."""
-    core: Core = context.bot_data["core"]
-    if core.deep_link_base is None:
-        core.deep_link_base = f"https://t.me/{context.bot.username}?start="
-    incoming = to_incoming(update)
-    if update.callback_query is not None:
-        await update.callback_query.answer()
-    if incoming is None:
-        return
-    for reply in core.handle(incoming):
-        await send(context.bot, incoming.chat_id, reply.text, keyboard(reply.options, reply.columns),
-                   reply.attachment)
-    kick = context.bot_data.get("kick_outbox")
-    if core.outbox_waiting and kick is not None:
-        core.outbox_waiting = False
-        kick()
-
-
-async def deliver(bot: Any, message: OutboxMessage) -> tuple[bool, str | None, bool]:
-    """Send one outbox message: (sent, error, permanent)."""
-    attachment = Attachment(message.file_kind, message.file_id) if message.file_id and message.file_kind else None
-    try:
-        await send(bot, message.chat_id, message.text, keyboard(options_of(message), 1), attachment)
-    except (Forbidden, BadRequest) as exc:  # blocked the bot, chat gone, bad file: retrying won't help
-        return False, f"{type(exc).__name__}: {exc}", True
-    except TelegramError as exc:
-        return False, f"{type(exc).__name__}: {exc}", False
-    return True, None, False
+    """python-telegram-bot's handler for every update: the channel does the work."""
+    channel: TelegramChannel = context.bot_data["channel"]
+    await channel.on_update(update)
 
 
 async def error_handler(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Log any exception with its traceback; the person gets a short apology, never a trace."""
     log.error("error while handling an update", exc_info=context.error)
     if isinstance(update, Update) and update.effective_chat is not None:
-        core: Core = context.bot_data["core"]
+        catalogs: Catalogs = context.bot_data["catalogs"]
         user = update.effective_user
-        t = core.catalogs.pick(None, user.language_code if user else None)
+        t = catalogs.pick(None, user.language_code if user else None)
         try:
             await context.bot.send_message(update.effective_chat.id, t(
                 "Sorry, something went wrong on our side. Please try again in a moment."))
@@ -144,13 +209,3 @@ COMMAND_MENU = [
     ("cancel", N_("Stop what you are doing")),
     ("language", N_("Change the language")),
 ]
-
-
-async def set_command_menus(application: Application, core: Core) -> None:
-    """The command menu in each language (Vietnamese is also the default for others)."""
-    for locale in ("vi", "en"):
-        t = core.catalogs.get(locale)
-        commands = [BotCommand(name, t(text)) for name, text in COMMAND_MENU]
-        await application.bot.set_my_commands(commands, language_code=locale)
-        if locale == core.settings.default_locale:
-            await application.bot.set_my_commands(commands)

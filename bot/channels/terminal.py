@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import TextIO
 
-from handlers.core import Incoming, Option, Reply
+from bot.channels import Delivery
+from bot.host import Host
+from bot.scheduler import OutboxSender
+from handlers.core import Attachment, Incoming, Option, Reply
 from handlers.dispatch import Core
 from storage.db import new_session
-from storage.outbox import due_messages, mark_sent, options_of
+from storage.models import OutboxMessage, Role
+from storage.outbox import options_of
 from storage.people import get_or_create_person, set_role
 from storage.reference import get_item, list_items
 
@@ -23,12 +28,55 @@ def render(reply: Reply) -> str:
     return "\n".join(lines)
 
 
+class TerminalChannel:
+    """Standard input and output: every terminal person of this shell reads the same screen."""
+
+    messenger = MESSENGER
+
+    def __init__(self, out: TextIO, *, user_id: str) -> None:
+        self.out = out
+        self.user_id = user_id
+
+    def incoming(self, line: str, *, display_name: str = "", language_code: str | None = None,
+                 attachment: Attachment | None = None) -> Incoming:
+        """One typed line as an event of this shell's person."""
+        return Incoming(messenger=MESSENGER, chat_id=self.user_id, user_id=self.user_id,
+                        display_name=display_name, language_code=language_code, text=line,
+                        attachment=attachment)
+
+    async def send_replies(self, incoming: Incoming, replies: list[Reply]) -> None:
+        """Print the replies."""
+        for reply in replies:
+            self.out.write(render(reply) + "\n\n")
+        self.out.flush()
+
+    async def deliver(self, message: OutboxMessage) -> Delivery:
+        """Print a message for a terminal person; for someone else, with their address."""
+        prefix = "" if message.chat_id == self.user_id else f"[→ {message.chat_id}] "
+        options = [Option.of_key(key, label) for key, label in options_of(message)]
+        attachment = Attachment(message.file_kind, message.file_id) if message.file_id and message.file_kind else None
+        self.out.write(prefix + render(Reply(message.text, options, attachment)) + "\n\n")
+        self.out.flush()
+        return Delivery(True)
+
+    def invitation_link(self, payload: str) -> str | None:
+        """A terminal has no links."""
+        return None
+
+
 def run_terminal(core: Core, stdin: TextIO, stdout: TextIO, *, user_id: str = "local",
                  display_name: str = "", prompt: bool = True) -> None:
     """Read lines until end of input, handle each as the terminal person, print the replies."""
+    asyncio.run(_converse(core, stdin, stdout, user_id=user_id, display_name=display_name, prompt=prompt))
+
+
+async def _converse(core: Core, stdin: TextIO, stdout: TextIO, *, user_id: str, display_name: str,
+                    prompt: bool) -> None:
+    host = Host(core, threads=0)  # one person typing: nothing to run concurrently
+    channel = TerminalChannel(stdout, user_id=user_id)
+    sender = OutboxSender(core.engine, {MESSENGER: channel.deliver})
     if prompt:
         stdout.write("kiennghi shell: /start to begin, /help for commands, Ctrl-D to quit.\n")
-    counter = 0
     while True:
         if prompt:
             stdout.write("> ")
@@ -36,38 +84,24 @@ def run_terminal(core: Core, stdin: TextIO, stdout: TextIO, *, user_id: str = "l
         line = stdin.readline()
         if not line:
             break
-        counter += 1
-        incoming = Incoming(messenger=MESSENGER, chat_id=user_id, user_id=user_id,
-                            display_name=display_name, text=line.rstrip("\n"))
-        for reply in core.handle(incoming):
-            stdout.write(render(reply) + "\n\n")
-        stdout.flush()
-        deliver_outbox(core, stdout, user_id)
-
-
-def deliver_outbox(core: Core, stdout: TextIO, user_id: str) -> None:
-    """Print messages queued for terminal people (in a shell, all of them are here)."""
-    with new_session(core.engine) as session:
-        for message in due_messages([MESSENGER], session=session, limit=100):
-            prefix = "" if message.chat_id == user_id else f"[→ {message.chat_id}] "
-            options = [Option(key, label) for key, label in options_of(message)]
-            stdout.write(prefix + render(Reply(message.text, options)) + "\n\n")
-            mark_sent(message, session=session)
+        incoming = channel.incoming(line.rstrip("\n"), display_name=display_name)
+        await channel.send_replies(incoming, await host.handle(incoming))
+        await sender.drain()  # in a shell, every terminal person is here
 
 
 def take_role(core: Core, as_role: str) -> str:
     """Make the terminal person a worker, officer, agency liaison or admin; their user id."""
     role, _, agency_code = as_role.partition(":")
-    if role not in ("worker", "officer", "agency", "admin"):
+    if role not in (Role.WORKER, Role.OFFICER, Role.AGENCY, Role.ADMIN):
         raise ValueError("use worker, officer, agency:<code> or admin")
     with new_session(core.engine) as session:
-        if role == "agency" and get_item("agency", agency_code, session=session) is None:
+        if role == Role.AGENCY and get_item("agency", agency_code, session=session) is None:
             codes = ", ".join(a.code for a in list_items("agency", session=session))
             raise ValueError(f"unknown agency; known: {codes}")
-        user_id = role if role != "agency" else f"agency-{agency_code}"
+        user_id = role if role != Role.AGENCY else f"agency-{agency_code}"
         person = get_or_create_person(MESSENGER, user_id, chat_id=user_id, display_name=role,
                                       session=session)
-        if role != "worker":
-            set_role(person, role, agency_code or None, session=session)
+        if role != Role.WORKER:
+            set_role(person, Role(role), agency_code or None, session=session)
         session.commit()
     return user_id

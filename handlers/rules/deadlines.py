@@ -1,0 +1,59 @@
+"""Deadlines: the default one, days left or overdue, and requests for more time."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from sqlmodel import Session
+
+from storage.cases import add_note
+from storage.models import Assignment, Concern, ExtensionStatus, Person
+
+
+def default_deadline(today: date, days: int) -> date:
+    """The deadline an assignment gets when the officer does not name one."""
+    return today + timedelta(days=days)
+
+
+def days_left(deadline: date, today: date) -> int:
+    """Whole days until the deadline: 0 on the day, negative once overdue."""
+    return (deadline - today).days
+
+
+def is_overdue(assignment: Assignment, today: date) -> bool:
+    """Whether an unanswered assignment's deadline has passed (it falls due at the end of the day)."""
+    return assignment.answered_at is None and days_left(assignment.deadline, today) < 0
+
+
+def request_extension(assignment: Assignment, until: date, reason: str, *, session: Session) -> None:
+    """Record an agency's request for a later deadline; the union decides."""
+    if until <= assignment.deadline:
+        raise ValueError("an extension must end after the current deadline")
+    assignment.extension_requested = until
+    assignment.extension_reason = reason
+    assignment.extension_status = ExtensionStatus.REQUESTED
+    session.add(assignment)
+
+
+def pending_extension(assignment: Assignment | None) -> bool:
+    """Whether an assignment has a request for more time waiting for the union."""
+    return (assignment is not None and assignment.extension_status == ExtensionStatus.REQUESTED
+            and assignment.extension_requested is not None)
+
+
+def decide_extension(assignment: Assignment, concern: Concern, *, approve: bool, officer: Person,
+                     session: Session) -> date:
+    """Approve (the deadline moves, noted on the case) or refuse a request; the deadline after."""
+    if not pending_extension(assignment):
+        raise ValueError("no request for more time is pending")
+    if approve:
+        old, new = assignment.deadline, assignment.extension_requested
+        assert new is not None
+        assignment.deadline = new
+        assignment.extension_status = ExtensionStatus.APPROVED
+        add_note(concern, "deadline", f"{old:%d/%m/%Y} → {new:%d/%m/%Y} ({assignment.agency_code})",
+                 actor=officer, session=session)
+    else:
+        assignment.extension_status = ExtensionStatus.REFUSED
+    session.add(assignment)
+    return assignment.deadline
