@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from telegram import Update
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, TypeHandler
 from telegram.request import BaseRequest
@@ -53,7 +55,7 @@ def store_threads(settings: Settings) -> int:
 def build_telegram_application(
     settings: Settings, core: Core, *, request: BaseRequest | None = None,
     updates_request: BaseRequest | None = None, rate_limit: bool = True,
-) -> Application:  # type: ignore[type-arg]
+) -> Application:
     """The python-telegram-bot application: chats handled concurrently, each in order; services on start."""
     token = settings.telegram_bot_token.get_secret_value() if settings.telegram_bot_token else ""
     builder = (ApplicationBuilder().token(token).post_init(start_services).post_shutdown(stop_services)
@@ -65,9 +67,8 @@ def build_telegram_application(
             builder = builder.base_file_url(base[: -len("/bot")] + "/file/bot")
     if request is not None:
         builder = builder.request(request).get_updates_request(updates_request or request)
-    if rate_limit:
-        builder = builder.rate_limiter(AIORateLimiter())
-    application = builder.build()
+    application: Application[Any, Any, Any, Any, Any, Any] = (
+        builder.rate_limiter(AIORateLimiter()).build() if rate_limit else builder.build())
     host = Host(core, threads=store_threads(settings))
     channel = TelegramChannel(application.bot, host)
     application.bot_data.update(
@@ -80,7 +81,7 @@ def build_telegram_application(
     return application
 
 
-async def start_services(application: Application) -> None:  # type: ignore[type-arg]
+async def start_services(application: Application) -> None:
     """Invitation links and command menus, then the scheduler that drains the outbox (post_init)."""
     core: Core = application.bot_data["core"]
     channel: TelegramChannel = application.bot_data["channel"]
@@ -91,10 +92,14 @@ async def start_services(application: Application) -> None:  # type: ignore[type
     await channel.set_command_menus(core.catalogs, core.policy.default_locale)
     application.bot_data["scheduler"] = start_scheduler(
         core.engine, sender, interval_seconds=application.bot_data["outbox_interval"])
-    host.on_queued = lambda: application.create_task(sender.drain())
+
+    def kick_sender() -> None:
+        application.create_task(sender.drain())
+
+    host.on_queued = kick_sender
 
 
-async def stop_services(application: Application) -> None:  # type: ignore[type-arg]
+async def stop_services(application: Application) -> None:
     """Stop the scheduler, the store's threads, and close the store (post_shutdown)."""
     scheduler = application.bot_data.pop("scheduler", None)
     if scheduler is not None:

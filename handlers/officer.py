@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from handlers.core import Answer, Attachment, Choice, Context, Option, parse_date, parse_number, text_answer
 from handlers.routing import Flow, Router
 from handlers.rules import cases, deadlines
@@ -61,7 +63,7 @@ def _case(code: str) -> Choice:
 
 
 def tell_followers(ctx: Context, concern: Concern, message: str, *,
-                   options: list[Option] | None = None, **values: object) -> None:
+                   options: list[Option] | None = None, **values: Any) -> None:
     """Tell the author and everyone whose concern was merged into this one, each in their language."""
     for person in followers(concern, session=ctx.session):
         ctx.notify(person, message, options=options, code=concern.tracking_code, **values)

@@ -18,6 +18,7 @@ from storage.models import (
     Person,
     Rating,
     Status,
+    row_id,
 )
 
 
@@ -53,7 +54,7 @@ def queue_counts(*, session: Session) -> dict[Status, int]:
 def add_assignment(concern: Concern, agency_code: str, deadline: date, *, officer: Person,
                    session: Session) -> Assignment:
     """A new assignment of a concern to one agency."""
-    assignment = Assignment(concern_id=concern.id, agency_code=agency_code, deadline=deadline,
+    assignment = Assignment(concern_id=row_id(concern), agency_code=agency_code, deadline=deadline,
                             assigned_by=officer.id)
     session.add(assignment)
     return assignment
@@ -81,7 +82,7 @@ def merged_authors(concern: Concern, *, session: Session) -> set[int]:
 
 def add_note(concern: Concern, kind: str, text: str, *, actor: Person | None, session: Session) -> CaseNote:
     """Keep a question, reply or comment on the case."""
-    note = CaseNote(concern_id=concern.id, kind=kind, text=text, actor_id=actor.id if actor else None)
+    note = CaseNote(concern_id=row_id(concern), kind=kind, text=text, actor_id=actor.id if actor else None)
     session.add(note)
     return note
 
@@ -119,6 +120,6 @@ def has_rated(concern: Concern, person: Person | None, *, session: Session) -> b
 
 def add_rating(concern: Concern, score: int, person: Person | None, *, session: Session) -> Rating:
     """Record a rating from 1 to 5."""
-    rating = Rating(concern_id=concern.id, person_id=person.id if person else None, score=score)
+    rating = Rating(concern_id=row_id(concern), person_id=person.id if person else None, score=score)
     session.add(rating)
     return rating

@@ -10,7 +10,7 @@ from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from storage.models import Attachment, Concern, Person, Status, StatusChange, Visibility, utcnow
+from storage.models import Attachment, Concern, Person, Status, StatusChange, Visibility, row_id, utcnow
 
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _CROCKFORD_ALIASES = str.maketrans({"I": "1", "L": "1", "O": "0"})
@@ -49,7 +49,7 @@ def add_status_change(
 ) -> None:
     """Append one entry to a concern's history."""
     session.add(StatusChange(
-        concern_id=concern.id, actor_id=actor.id if actor else None, actor_role=actor_role,
+        concern_id=row_id(concern), actor_id=actor.id if actor else None, actor_role=actor_role,
         from_status=from_status, to_status=to_status, note=note, at=at or utcnow(),
     ))
 
@@ -78,7 +78,7 @@ def create_concern(
         raise RuntimeError("could not allocate a tracking code")
     for item in attachments:
         session.add(Attachment(
-            concern_id=concern.id, messenger=messenger, file_id=str(item["file_id"]),
+            concern_id=row_id(concern), messenger=messenger, file_id=str(item["file_id"]),
             kind=str(item["kind"]), size=item.get("size"),  # type: ignore[arg-type]
         ))
     add_status_change(concern, None, Status.NEW, actor=actor, actor_role=actor_role, at=concern.created_at,

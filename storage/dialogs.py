@@ -11,7 +11,7 @@ from sqlalchemy import Table, bindparam, delete
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import CursorResult
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col
 
 from storage.models import DialogState, ProcessedUpdate, utcnow
 
@@ -19,7 +19,7 @@ from storage.models import DialogState, ProcessedUpdate, utcnow
 # ORM's unit of work (its flush costs more than the write itself).
 _DIALOG: Table = DialogState.__table__  # type: ignore[attr-defined]
 _OF_CHAT = (_DIALOG.c.messenger == bindparam("m")) & (_DIALOG.c.chat_id == bindparam("c"))
-_LOAD = select(_DIALOG).where(_OF_CHAT)
+_LOAD = _DIALOG.select().where(_OF_CHAT)
 _DROP = delete(_DIALOG).where(_OF_CHAT)
 _FIELDS = ("flow", "step", "data", "options", "updated_at")
 _UPSERT = {
@@ -64,7 +64,8 @@ def save_dialog(
     if upsert is not None:
         session.execute(upsert, values)
     else:
-        session.merge(DialogState(**values))
+        session.merge(DialogState(messenger=state.messenger, chat_id=state.chat_id, flow=flow, step=step,
+                                  data=str(values["data"]), options=str(values["options"])))
 
 
 def drop_dialog(state: Dialog, *, session: Session) -> None:
@@ -96,6 +97,6 @@ def claim_update(messenger: str, update_key: str, *, session: Session) -> bool:
 def prune_processed_updates(*, session: Session, older_than: timedelta, now: datetime | None = None) -> int:
     """Forget handled updates older than any messenger would redeliver."""
     cutoff = (now or utcnow()) - older_than
-    result = session.exec(delete(ProcessedUpdate).where(col(ProcessedUpdate.at) < cutoff))  # type: ignore[call-overload]
+    result = session.exec(delete(ProcessedUpdate).where(col(ProcessedUpdate.at) < cutoff))
     session.commit()
     return int(result.rowcount or 0)

@@ -77,6 +77,14 @@ class EnumText(TypeDecorator[Any]):
         return None if value is None else self.enum(value)
 
 
+def row_id(row: SQLModel) -> int:
+    """The id of a stored row (flushed, so the database has given it one)."""
+    value = getattr(row, "id", None)
+    if not isinstance(value, int):
+        raise ValueError(f"{type(row).__name__} has no id yet: flush it first")
+    return value
+
+
 def utcnow() -> datetime:
     """The current time, in UTC, aware."""
     return datetime.now(UTC)

@@ -56,7 +56,7 @@ def sync_reference(data: dict[str, list[dict[str, str]]], *, session: Session) -
     for entry in data.get("enterprise", []):
         remember_enterprise(entry["name"], session=session)
     session.commit()
-    _CACHE.pop(str(session.get_bind().url), None)
+    _CACHE.pop(str(session.get_bind().engine.url), None)
 
 
 # Reference data changes only through sync_reference (at start-up) and the dialog reads it on
@@ -65,7 +65,7 @@ _CACHE: dict[str, dict[tuple[str, str], ReferenceItem]] = {}
 
 
 def _all_items(session: Session) -> dict[tuple[str, str], ReferenceItem]:
-    key = str(session.get_bind().url)
+    key = str(session.get_bind().engine.url)
     items = _CACHE.get(key)
     if items is None:
         rows = session.exec(select(ReferenceItem).order_by(col(ReferenceItem.position))).all()

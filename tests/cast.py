@@ -1,66 +1,131 @@
-"""The people of the case loop: an admin, an officer, two agency liaisons and a worker."""
+"""The people of the case loop, on any channel: an admin, an officer, two agency liaisons and a worker.
+
+Staff speak Vietnamese (as in the province), the worker English. Choices are made by the label a
+person reads (see tests/chat.py); labels come from locales/*/LC_MESSAGES/messages.po and
+storage/reference/bac_giang.toml.
+"""
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
+from typing import Any
 
-from tests.conftest import TelegramHarness
-from tests.fake_telegram import TelegramPerson
+from sqlmodel import col, select
+
+from storage.db import new_session
+from storage.models import Concern, OutboxMessage
+from tests.chat import CODE, Chat, Screen, text_of
+from tests.flows import onboard, submit_concern
 
 ADMIN, OFFICER, LABOUR, INSURANCE, WORKER, OTHER = 1, 2, 3, 4, 5, 6
+
+# Agencies as the (Vietnamese-speaking) officer reads them.
+LABOUR_AGENCY = "Sở Lao động – Thương binh và Xã hội"
+INSURANCE_AGENCY = "Bảo hiểm xã hội tỉnh"
+DESCRIPTION = "Công ty chưa trả lương làm thêm giờ tháng 6."
+PAYSLIP = "payslip-photo"
+INVITATION = re.compile(r"/start (inv_[\w-]+)")
 
 
 @dataclass
 class Cast:
-    admin: TelegramPerson
-    officer: TelegramPerson
-    labour: TelegramPerson
-    insurance: TelegramPerson
-    worker: TelegramPerson
+    admin: Chat
+    officer: Chat
+    labour: Chat
+    insurance: Chat
+    worker: Chat
 
 
-async def onboard(person: TelegramPerson, lang: str = "vi") -> None:
-    await person.send("/start")
-    await person.press(f"lang:{lang}")
-    await person.press("agree")
-
-
-async def invite(admin: TelegramPerson, args: str) -> str:
+async def invite(admin: Chat, args: str) -> str:
+    """`/invite ...`; the payload to send as `/start <payload>` (printed for every messenger)."""
     replies = await admin.send(f"/invite {args}")
-    match = re.search(r"start=(inv_[\w-]+)", replies[-1].text)
-    assert match, replies[-1].text
+    match = INVITATION.search(text_of(replies))
+    assert match, text_of(replies)
     return match.group(1)
 
 
-async def staff_up(loop: TelegramHarness) -> Cast:
+async def staff_up(world: Any) -> Cast:
+    """Person 1 (a configured admin) invites an officer and a liaison of two agencies."""
     cast = Cast(
-        admin=loop.person(ADMIN, "Hà", "Admin"), officer=loop.person(OFFICER, "Minh", "Cán bộ"),
-        labour=loop.person(LABOUR, "Sở", "LĐTBXH"), insurance=loop.person(INSURANCE, "BHXH", "Tỉnh"),
-        worker=loop.person(WORKER, "Lan", "Nguyễn", language_code="en"),
+        admin=world.person(ADMIN, "Hà Admin"), officer=world.person(OFFICER, "Minh Cán bộ"),
+        labour=world.person(LABOUR, "Sở LĐTBXH"), insurance=world.person(INSURANCE, "BHXH Tỉnh"),
+        worker=world.person(WORKER, "Lan Nguyễn", language="en"),
     )
-    await onboard(cast.admin)
-    for person, args in ((cast.officer, "officer"), (cast.labour, "agency sldtbxh"),
-                         (cast.insurance, "agency bhxh")):
-        await onboard(person)
+    await onboard(cast.admin, "vi")
+    for chat, args in ((cast.officer, "officer"), (cast.labour, "agency sldtbxh"),
+                       (cast.insurance, "agency bhxh")):
+        await onboard(chat, "vi")
         token = await invite(cast.admin, args)
-        await person.send(f"/start {token}")
+        welcome = await chat.send(f"/start {token}")
+        assert "Chào mừng" in text_of(welcome) or "Welcome" in text_of(welcome), text_of(welcome)
     return cast
 
 
-async def submit(worker: TelegramPerson, *, visibility: str = "vis:union", lang: str = "en") -> str:
-    await onboard(worker, lang)
-    await worker.press("/new")
-    await worker.press("cat:wages")
-    await worker.send("Công ty TNHH Minh Phát")
-    await worker.press("place:kcn_dinh_tram")
-    await worker.send("Công ty chưa trả lương làm thêm giờ tháng 6.")
-    await worker.send_photo("payslip-photo")
-    await worker.press("files:done")
-    await worker.press(visibility)
-    replies = await worker.press("send")
-    match = re.search(r"KN-[0-9A-Z]{4}-[0-9A-Z]{4}", replies[0].text)
-    assert match
-    return match.group(0)
+async def submit(worker: Chat, *, anonymous: bool = False) -> str:
+    """The worker onboards in English and raises a wages concern with a payslip photo; its code."""
+    await onboard(worker, "en")
+    return await submit_concern(worker, description=DESCRIPTION, photos=[PAYSLIP], anonymous=anonymous)
 
 
+def concern(world: Any, code: str) -> Concern:
+    """A concern as stored."""
+    with new_session(world.engine) as session:
+        return session.exec(select(Concern).where(Concern.tracking_code == code)).one()
+
+
+async def delivered(world: Any) -> dict[int, list[Screen]]:
+    """Deliver the outbox; what each person received from it (every person of the world has a key)."""
+    before = {int(key): len(chat.inbox) for key, chat in world.chats.items()}
+    await world.deliver_outbox()
+    return {int(key): chat.inbox[before[int(key)]:] for key, chat in world.chats.items()}
+
+
+def texts(screens: list[Screen]) -> list[str]:
+    """The texts of these screens (a file sent without a caption reads as an empty text)."""
+    return [s.text for s in screens]
+
+
+def cases(screen: Screen) -> list[str]:
+    """The choices of a screen that open a concern (labelled by its tracking code)."""
+    return [label for label in screen.options if CODE.fullmatch(label)]
+
+
+def default_deadline(chat: Chat) -> str:
+    """The label of the default-deadline choice, e.g. “20/08/2099 (15 ngày)” / “20 Aug 2099 (15 days)”."""
+    label = next((o for o in chat.last_options() if re.search(r"\(\d+ (ngày|days)\)$", o)), None)
+    assert label, chat.last_options()
+    return label
+
+
+async def assign_to_labour(officer: Chat, code: str) -> list[Screen]:
+    """The (Vietnamese) officer assigns a concern to the labour department with the default deadline."""
+    await officer.send(f"/assign {code}")
+    await officer.choose(LABOUR_AGENCY)
+    await officer.choose("Tiếp tục (đã chọn 1)")
+    return await officer.choose(default_deadline(officer))
+
+
+async def choose_delivered(chat: Chat, label: str) -> list[Screen]:
+    """Pick a choice of a message that reached this person from the outbox (not a reply).
+
+    On Telegram that is the button of the delivered message. The terminal numbers a delivered
+    message's choices too, but a typed number is read against the choices of the chat's latest
+    *reply* (the stored dialog state), so the number would pick something else. There the person
+    types what the choice stands for instead: its key, a command, read from the stored outbox
+    message that carried the label.
+    """
+    if chat.kind == "telegram":
+        return await chat.choose(label)
+    assert any(label in s.options for s in chat.inbox), f"no choice {label!r} delivered to {chat.name}"
+    with new_session(chat.world.engine) as session:
+        sent = session.exec(select(OutboxMessage).where(
+            OutboxMessage.messenger == chat.kind, OutboxMessage.chat_id == chat.chat_id,
+            OutboxMessage.status == "sent").order_by(col(OutboxMessage.id).desc())).all()
+    for message in sent:
+        for key, shown in json.loads(message.options or "[]"):
+            if shown == label:
+                assert key.startswith("/"), key
+                return await chat.send(key)
+    raise AssertionError(f"no delivered message to {chat.name} offered {label!r}")

@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from sqlmodel import select
 
 from storage.concerns import CROCKFORD, looks_like_tracking_code, new_tracking_code, parse_tracking_code
 from storage.db import new_session
 from storage.models import Concern, StatusChange
-from tests.worker_flow import (
-    CODE,
-    buttons_of,
-    codes_in,
-    onboard,
-    person_row,
-    rows,
-    submit_concern,
-    text_of,
-)
+from tests.chat import CODE, codes_in, options_of, text_of
+from tests.flows import ANONYMOUS, MENU, onboard, rows, submit_concern
 
 # ---- format --------------------------------------------------------------------------------
 
@@ -65,19 +59,19 @@ def test_text_that_is_no_code_is_not_taken_for_one(typed: str) -> None:
     assert not looks_like_tracking_code(typed)
 
 
-async def test_a_plain_eight_letter_word_outside_a_dialog_gets_the_hint_not_a_code_lookup(telegram) -> None:
+async def test_a_plain_eight_letter_word_outside_a_dialog_gets_the_hint_not_a_code_lookup(world: Any) -> None:
     assert not looks_like_tracking_code("congnhan")
-    lan = telegram.person(600, language_code="en")
+    lan = world.person(600, language="en")
     replies = await lan.send("congnhan")
     assert "No concern has the code" not in text_of(replies)
-    assert buttons_of(replies) == ["/new", "/status", "/help"]
+    assert options_of(replies) == MENU
 
 
 # ---- a code sent to the bot ----------------------------------------------------------------
 
 
-async def test_sending_just_the_code_outside_a_dialog_shows_the_status(telegram) -> None:
-    lan = telegram.person(601)
+async def test_sending_just_the_code_outside_a_dialog_shows_the_status(world: Any) -> None:
+    lan = world.person(601)
     await onboard(lan, "en")
     code = await submit_concern(lan)
     for typed in (code, code.lower(), code.replace("-", ""), code.replace("-", " ").lower()):
@@ -86,34 +80,37 @@ async def test_sending_just_the_code_outside_a_dialog_shows_the_status(telegram)
         assert "State: Received, waiting for the union" in text_of(replies)
 
 
-async def test_status_command_with_a_code(telegram) -> None:
-    lan = telegram.person(602)
+async def test_status_command_with_a_code(world: Any) -> None:
+    lan = world.person(602)
     await onboard(lan, "en")
     code = await submit_concern(lan)
     replies = await lan.send(f"/status {code.lower()}")
     assert f"Concern {code}" in text_of(replies)
-    assert f"/withdraw {code}" in buttons_of(replies)
+    assert "Withdraw" in options_of(replies)
+    confirm = await lan.choose("Withdraw")  # the choice is /withdraw <code>
+    assert f"Withdraw {code}?" in text_of(confirm)
 
 
-async def test_unknown_code_says_so(telegram) -> None:
-    lan = telegram.person(603, language_code="en")
+async def test_unknown_code_says_so(world: Any) -> None:
+    lan = world.person(603, language="en")
     replies = await lan.send("KN-2222-3333")
     assert "No concern has the code KN-2222-3333" in text_of(replies)
 
 
-async def test_someone_holding_only_the_code_sees_the_state_but_not_content_files_or_author(telegram) -> None:
-    lan = telegram.person(604, first_name="Thị Lan", last_name="Nguyễn")
+async def test_someone_holding_only_the_code_sees_the_state_but_not_content_files_or_author(world: Any) -> None:
+    lan = world.person(604, name="Thị Lan Nguyễn")
     await onboard(lan, "en")
     secret = "Tổ trưởng Trần Văn Bình quát mắng công nhân nữ."
     code = await submit_concern(lan, description=secret, photos=["ph-1", "ph-2"])
 
-    other = telegram.person(605, first_name="Hùng", last_name="Phạm", language_code="en")
-    seen = text_of(await other.send(code))
+    other = world.person(605, name="Hùng Phạm", language="en")
+    shown = await other.send(code)
+    seen = text_of(shown)
     assert f"Concern {code}" in seen
     assert "State: Received, waiting for the union" in seen
     assert "Topic: Wages and bonuses" in seen
     assert secret not in seen and "Content" not in seen
-    assert "Files attached" not in seen
+    assert "Files attached" not in seen and not any(s.file for s in shown)
     assert "Lan" not in seen and "Nguyễn" not in seen
 
     own = text_of(await lan.send(code))
@@ -124,14 +121,13 @@ async def test_someone_holding_only_the_code_sees_the_state_but_not_content_file
 # ---- anonymous concerns --------------------------------------------------------------------
 
 
-async def test_anonymous_concern_is_tied_to_nobody(telegram) -> None:
-    lan = telegram.person(610)
+async def test_anonymous_concern_is_tied_to_nobody(world: Any) -> None:
+    lan = world.person(610)
     await onboard(lan, "en")
     await submit_concern(lan)  # one under her name, for comparison
-    await submit_concern(lan, visibility="anonymous")
-    engine = telegram.core.engine
-    me = person_row(engine, "telegram", 610)
-    with new_session(engine) as session:
+    await submit_concern(lan, anonymous=True)
+    me = lan.person_row()
+    with new_session(world.engine) as session:
         anonymous = session.exec(select(Concern).where(Concern.visibility == "anonymous")).one()
         history = list(session.exec(select(StatusChange).where(StatusChange.concern_id == anonymous.id)))
         mine = list(session.exec(select(StatusChange).where(StatusChange.actor_id == me.id)))
@@ -140,38 +136,40 @@ async def test_anonymous_concern_is_tied_to_nobody(telegram) -> None:
     assert all(change.concern_id != anonymous.id for change in mine)
 
 
-async def test_anonymous_reply_tells_to_keep_the_code(telegram) -> None:
-    lan = telegram.person(611)
+async def test_anonymous_reply_tells_to_keep_the_code(world: Any) -> None:
+    lan = world.person(611)
     await onboard(lan, "en")
     await lan.send("/new")
-    await lan.press("cat:wages")
-    await lan.press("ent:none")
-    await lan.press("place:")
+    await lan.choose("Wages and bonuses")
+    await lan.choose("No specific company")
+    await lan.choose("Skip")  # no place
     await lan.send("Công ty bắt làm thêm giờ quá quy định.")
-    await lan.press("files:done")
-    replies = await lan.press("vis:anonymous")
+    await lan.choose("Skip")  # no files
+    replies = await lan.choose(ANONYMOUS)
     assert "Fully anonymous" in text_of(replies)
-    replies = await lan.press("send")
-    code = rows(telegram.core.engine, Concern)[0].tracking_code
+    replies = await lan.choose("Send")
+    code = rows(world.engine, Concern)[0].tracking_code
     assert set(codes_in(replies)) == {code}
     assert "Keep this code" in text_of(replies)
     assert f"/status {code}" in text_of(replies)
 
 
-async def test_anonymous_concern_is_not_in_the_authors_status_list(telegram) -> None:
-    lan = telegram.person(612)
+async def test_anonymous_concern_is_not_in_the_authors_status_list(world: Any) -> None:
+    lan = world.person(612)
     await onboard(lan, "en")
     named = await submit_concern(lan)
-    hidden = await submit_concern(lan, visibility="anonymous")
+    hidden = await submit_concern(lan, anonymous=True)
     replies = await lan.send("/status")
-    assert named in text_of(replies) and f"/status {named}" in buttons_of(replies)
-    assert hidden not in text_of(replies) and f"/status {hidden}" not in buttons_of(replies)
+    assert named in text_of(replies) and named in options_of(replies)  # a choice opening /status <code>
+    assert hidden not in text_of(replies) and hidden not in options_of(replies)
+    opened = await lan.choose(named)
+    assert f"Concern {named}" in text_of(opened)
 
 
-async def test_anonymous_author_follows_the_concern_by_its_code_like_anyone(telegram) -> None:
-    lan = telegram.person(613)
+async def test_anonymous_author_follows_the_concern_by_its_code_like_anyone(world: Any) -> None:
+    lan = world.person(613)
     await onboard(lan, "en")
-    hidden = await submit_concern(lan, visibility="anonymous", description="Nhà trọ không có nước sạch.")
+    hidden = await submit_concern(lan, anonymous=True, description="Nhà trọ không có nước sạch.")
     seen = text_of(await lan.send(hidden))
     assert f"Concern {hidden}" in seen and "State:" in seen
     assert "Nhà trọ không có nước sạch." not in seen  # the store does not know it is hers
