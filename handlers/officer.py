@@ -14,6 +14,7 @@ from handlers.views import (
     agency_name,
     category_name,
     concern_from_args,
+    dialog_concern,
     display_name,
     not_found,
     place_name,
@@ -270,12 +271,6 @@ def _start_on(ctx: Context, flow: Flow) -> None:
         ctx.start(flow, {"concern": concern.id})
 
 
-def _flow_concern(ctx: Context) -> Concern:
-    concern = ctx.session.get(Concern, ctx.data["concern"])
-    assert concern is not None  # concerns are never deleted
-    return concern
-
-
 @router.command("topic")
 def change_topic(ctx: Context) -> None:
     """Change a concern's category."""
@@ -288,10 +283,10 @@ def ask_topic(ctx: Context, answer: Answer | None) -> None:
     options = [Option(Choice("cat", c.code), ctx.t.name(c)) for c in list_items("category", session=ctx.session)]
     topic = answer.picked("cat") if answer else None
     if not topic:
-        ctx.say(ctx.t("Choose the new topic for {code}:", code=_flow_concern(ctx).tracking_code),
+        ctx.say(ctx.t("Choose the new topic for {code}:", code=dialog_concern(ctx).tracking_code),
                 [*options, Option(Choice("cancel"), ctx.t("Cancel"))])
         return
-    concern = _flow_concern(ctx)
+    concern = dialog_concern(ctx)
     concern.category_code = topic
     ctx.session.add(concern)
     add_note(concern, "topic", concern.category_code, actor=ctx.person, session=ctx.session)
@@ -312,7 +307,7 @@ def ask_reject_reason(ctx: Context, answer: Answer | None) -> None:
     options.append(Option(Choice("cancel"), ctx.t("Cancel")))
     if answer is None:
         ctx.say(ctx.t("Why is {code} rejected? Choose a reason or type your own; the worker will read it.",
-                      code=_flow_concern(ctx).tracking_code), options)
+                      code=dialog_concern(ctx).tracking_code), options)
         return
     number = parse_number(answer.picked("why") or "")
     if number is not None and number < len(REJECT_REASONS):
@@ -323,7 +318,7 @@ def ask_reject_reason(ctx: Context, answer: Answer | None) -> None:
     else:
         ctx.say(ctx.t("Please choose a reason or type one (3 to 500 characters)."), options)
         return
-    concern = _flow_concern(ctx)
+    concern = dialog_concern(ctx)
     if not change(ctx, concern, Status.REJECTED, note=reason):
         ctx.end()
         return
@@ -350,7 +345,7 @@ def merge(ctx: Context) -> None:
 @MERGE.step("target")
 def ask_merge_target(ctx: Context, answer: Answer | None) -> None:
     """The code of the concern to keep."""
-    duplicate = _flow_concern(ctx)
+    duplicate = dialog_concern(ctx)
     if answer is None:
         ctx.say(ctx.t("Type the code of the concern to keep; {code} will be merged into it.",
                       code=duplicate.tracking_code), [Option(Choice("cancel"), ctx.t("Cancel"))])
@@ -393,7 +388,7 @@ def ask_worker(ctx: Context) -> None:
 @ASK.step("question")
 def ask_question(ctx: Context, answer: Answer | None) -> None:
     """The question, relayed to the worker as coming from the union."""
-    concern = _flow_concern(ctx)
+    concern = dialog_concern(ctx)
     text = text_answer(ctx, answer, ctx.t("Type your question for the author of {code}. "
                                           "They will see it as coming from the union.", code=concern.tracking_code),
                        low=3, high=MAX_NOTE)
@@ -428,7 +423,7 @@ def start_assign(ctx: Context) -> None:
 def ask_agencies(ctx: Context, answer: Answer | None) -> None:
     """Tick the agencies, then continue."""
     chosen: list[str] = ctx.data.setdefault("agencies", [])
-    concern = _flow_concern(ctx)
+    concern = dialog_concern(ctx)
     already = {a.agency_code for a in assignments_of(concern, session=ctx.session)}
     if answer is not None:
         code = answer.picked("ag")
@@ -463,7 +458,7 @@ def ask_deadline(ctx: Context, answer: Answer | None) -> None:
     if deadline is None or deadline <= ctx.today():
         ctx.say(ctx.t("Please type a future date like 20/08/2024, or choose the default."), options)
         return
-    concern = _flow_concern(ctx)
+    concern = dialog_concern(ctx)
     codes = list(ctx.data.get("agencies", []))
     ctx.end()
     try:

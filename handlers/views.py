@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from handlers.core import Choice, Context, Option
 from handlers.rules.lifecycle import ANSWERED_STATES, TransitionRefused
 from locales import N_
@@ -70,17 +72,28 @@ def not_found(ctx: Context, typed: str) -> None:
     ctx.say(ctx.t("No concern has the code {code}. Please check it and try again.", code=typed[:20]))
 
 
-def concern_from_args(ctx: Context, args: str | None = None) -> Concern | None:
-    """The concern named by the command's first argument, or a reply saying it was not found."""
+def concern_from_args(ctx: Context, args: str | None = None, *,
+                      may_see: Callable[[Concern], bool] | None = None) -> Concern | None:
+    """The concern named by the command's first argument, or a reply saying it was not found.
+
+    A concern the reader may not see (`may_see` says no) reads as not found, so nothing is revealed."""
     text = (ctx.incoming.args if args is None else args).split(" ", 1)[0]
     code = parse_tracking_code(text) if text else None
     concern = get_concern_by_code(code, session=ctx.session) if code else None
-    if concern is None:
-        if text:
-            not_found(ctx, text)
-        else:
-            ctx.say(ctx.t("Please add the tracking code, for example: /{command} KN-XXXX-XXXX",
-                          command=ctx.incoming.command or "case"))
+    if concern is not None and (may_see is None or may_see(concern)):
+        return concern
+    if text:
+        not_found(ctx, text)
+    else:
+        ctx.say(ctx.t("Please add the tracking code, for example: /{command} KN-XXXX-XXXX",
+                      command=ctx.incoming.command or "status"))
+    return None
+
+
+def dialog_concern(ctx: Context) -> Concern:
+    """The concern the open dialog is about (concerns are never deleted)."""
+    concern = ctx.session.get(Concern, ctx.data["concern"])
+    assert concern is not None
     return concern
 
 

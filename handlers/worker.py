@@ -11,7 +11,9 @@ from handlers.rules.cases import is_follower, raise_concern, union_staff
 from handlers.rules.lifecycle import ANSWERED_STATES, TransitionRefused, change_status
 from handlers.views import ROLE_LABELS as ROLE_NAMES
 from handlers.views import (
+    concern_from_args,
     concern_view,
+    dialog_concern,
     display_name,
     main_menu,
     not_found,
@@ -570,27 +572,13 @@ def submit(ctx: Context) -> None:
 def concern_for_follower(ctx: Context, typed: str) -> Concern | None:
     """A concern this person may act on: their own, one merged from theirs, or an anonymous one
     whose code they hold. Anything else reads as not found, so nothing is revealed."""
-    code = parse_tracking_code(typed.split(" ", 1)[0]) if typed else None
-    concern = get_concern_by_code(code, session=ctx.session) if code else None
-    if concern is not None and (concern.author_id is None or is_follower(concern, ctx.person, session=ctx.session)):
-        return concern
-    if typed:
-        not_found(ctx, typed)
-    else:
-        ctx.say(ctx.t("Please add the tracking code, for example: /{command} KN-XXXX-XXXX",
-                      command=ctx.incoming.command or "status"))
-    return None
+    return concern_from_args(ctx, typed, may_see=lambda concern: concern.author_id is None or is_follower(
+        concern, ctx.person, session=ctx.session))
 
 
 def _actor(ctx: Context, concern: Concern) -> Person | None:
     # The author of an anonymous concern acts without a name, even in the history.
     return ctx.person if concern.author_id is not None else None
-
-
-def _followed(ctx: Context) -> Concern:
-    concern = ctx.session.get(Concern, ctx.data["concern"])
-    assert concern is not None
-    return concern
 
 
 @router.command("withdraw")
@@ -616,7 +604,7 @@ def withdraw(ctx: Context) -> None:
 @WITHDRAW.step("confirm")
 def confirm_withdraw(ctx: Context, answer: Answer | None) -> None:
     """Yes or no."""
-    concern = _followed(ctx)
+    concern = dialog_concern(ctx)
     options = [Option(Choice("withdraw", "yes"), ctx.t("Yes, withdraw")),
                Option(Choice("cancel"), ctx.t("No, keep it"))]
     if answer is None or answer.picked("withdraw") != "yes":
@@ -650,7 +638,7 @@ def rate(ctx: Context) -> None:
 @RATE.step("score")
 def ask_score(ctx: Context, answer: Answer | None) -> None:
     """1 to 5."""
-    concern = _followed(ctx)
+    concern = dialog_concern(ctx)
     options = [Option(Choice("rate", str(n)), str(n)) for n in range(1, 6)]
     score = parse_number(answer.picked("rate") or "") if answer else None
     if score is None or not 1 <= score <= 5:
@@ -689,7 +677,7 @@ def reopen(ctx: Context) -> None:
 @REOPEN.step("comment")
 def ask_reopen_comment(ctx: Context, answer: Answer | None) -> None:
     """What is still wrong."""
-    concern = _followed(ctx)
+    concern = dialog_concern(ctx)
     text = text_answer(ctx, answer, ctx.t("What is still not resolved about {code}? Please write a few words.",
                                           code=concern.tracking_code), low=MIN_DESCRIPTION, high=MAX_DESCRIPTION)
     if text is None:
@@ -725,7 +713,7 @@ def reply(ctx: Context) -> None:
 @REPLY.step("text")
 def ask_reply_text(ctx: Context, answer: Answer | None) -> None:
     """The reply, relayed to the officer who asked, without the worker's name."""
-    concern = _followed(ctx)
+    concern = dialog_concern(ctx)
     text = text_answer(ctx, answer, ctx.t("Type your reply to the union about {code}.", code=concern.tracking_code),
                        low=1, high=MAX_DESCRIPTION)
     if text is None:
