@@ -9,16 +9,8 @@ from sqlmodel import select
 
 from storage.db import new_session
 from storage.models import Concern
-from tests.worker_flow import (
-    DESCRIPTION,
-    buttons_of,
-    dialog_row,
-    onboard,
-    person_row,
-    rows,
-    submit_concern,
-    text_of,
-)
+from tests.chat import Chat, Screen, codes_in, options_of, text_of
+from tests.flows import DESCRIPTION, MENU, MENU_VI, onboard, rows, submit_concern
 
 
 def _backdate(engine, code: str, when: datetime) -> None:
@@ -29,16 +21,39 @@ def _backdate(engine, code: str, when: datetime) -> None:
         session.commit()
 
 
+async def _to_description_in_vietnamese(chat: Chat) -> list[Screen]:
+    """/new with Vietnamese labels: wages, no company, no place; what step 4 sent."""
+    await chat.send("/new")
+    await chat.choose("Tiền lương, thưởng")
+    await chat.choose("Không riêng doanh nghiệp nào")
+    return await chat.choose("Bỏ qua")
+
+
+async def _submit_in_vietnamese(chat: Chat, category: str = "Tiền lương, thưởng") -> str:
+    """A whole concern through the Vietnamese labels; its tracking code."""
+    await chat.send("/new")
+    await chat.choose(category)
+    await chat.send("Công ty TNHH Minh Phát")
+    await chat.choose("KCN Đình Trám")
+    await chat.send(DESCRIPTION)
+    await chat.choose("Bỏ qua")
+    await chat.choose("Công đoàn được biết (nên chọn)")
+    replies = await chat.choose("Gửi")
+    codes = codes_in(replies)
+    assert codes, text_of(replies)
+    return codes[0]
+
+
 # ---- /status -------------------------------------------------------------------------------
 
 
-async def test_status_lists_own_concerns_newest_first_with_vietnamese_dates(telegram) -> None:
-    lan = telegram.person(701)
+async def test_status_lists_own_concerns_newest_first_with_vietnamese_dates(world) -> None:
+    lan = world.person(701)
     await onboard(lan, "vi")
-    oldest = await submit_concern(lan)
-    middle = await submit_concern(lan, category="housing")
-    newest = await submit_concern(lan, category="meals")
-    engine = telegram.core.engine
+    oldest = await _submit_in_vietnamese(lan)
+    middle = await _submit_in_vietnamese(lan, category="Nhà ở, nhà trọ")
+    newest = await _submit_in_vietnamese(lan, category="Bữa ăn ca")
+    engine = world.engine
     _backdate(engine, oldest, datetime(2026, 3, 5, 2, 0, tzinfo=UTC))
     _backdate(engine, middle, datetime(2026, 8, 20, 9, 0, tzinfo=UTC))
     # 20:30 UTC on 23 November is already 24 November in Vietnam.
@@ -48,33 +63,33 @@ async def test_status_lists_own_concerns_newest_first_with_vietnamese_dates(tele
     text = text_of(replies)
     assert text.index(newest) < text.index(middle) < text.index(oldest)
     assert "24/11/2026" in text and "20/08/2026" in text and "05/03/2026" in text
-    assert buttons_of(replies) == [f"/status {newest}", f"/status {middle}", f"/status {oldest}"]
+    assert options_of(replies) == [newest, middle, oldest]
 
-    details = await lan.press(f"/status {middle}")
+    details = await lan.choose(middle)
     assert middle in text_of(details) and "20/08/2026" in text_of(details)
 
 
-async def test_status_list_uses_english_dates_for_english_speakers(telegram) -> None:
-    lan = telegram.person(702)
+async def test_status_list_uses_english_dates_for_english_speakers(world) -> None:
+    lan = world.person(702)
     await onboard(lan, "en")
     code = await submit_concern(lan)
-    _backdate(telegram.core.engine, code, datetime(2026, 11, 23, 20, 30, tzinfo=UTC))
+    _backdate(world.engine, code, datetime(2026, 11, 23, 20, 30, tzinfo=UTC))
     text = text_of(await lan.send("/status"))
     assert "Your concerns, newest first" in text
     assert "24 Nov 2026" in text
 
 
-async def test_status_without_concerns_says_so_and_offers_the_menu(telegram) -> None:
-    lan = telegram.person(703)
+async def test_status_without_concerns_says_so_and_offers_the_menu(world) -> None:
+    lan = world.person(703)
     await onboard(lan, "en")
     replies = await lan.send("/status")
     assert "You have not sent any concerns yet" in text_of(replies)
-    assert buttons_of(replies) == ["/new", "/status", "/help"]
+    assert options_of(replies) == MENU
 
 
-async def test_status_shows_only_the_persons_own_concerns(telegram) -> None:
-    lan = telegram.person(704)
-    hoa = telegram.person(705)
+async def test_status_shows_only_the_persons_own_concerns(world) -> None:
+    lan = world.person(704)
+    hoa = world.person(705)
     await onboard(lan, "en")
     await onboard(hoa, "en")
     mine = await submit_concern(lan)
@@ -86,51 +101,51 @@ async def test_status_shows_only_the_persons_own_concerns(telegram) -> None:
 # ---- /help, /cancel ------------------------------------------------------------------------
 
 
-async def test_help_lists_the_worker_commands_only(telegram) -> None:
-    lan = telegram.person(710)
+async def test_help_lists_the_worker_commands_only(world) -> None:
+    lan = world.person(710)
     await onboard(lan, "en")
     replies = await lan.send("/help")
     text = text_of(replies)
     for name in ("/new", "/status", "/withdraw", "/cancel", "/language", "/forget"):
         assert name in text
     assert "/queue" not in text and "/invite" not in text and "/mine" not in text
-    assert buttons_of(replies) == ["/new", "/status", "/help"]
+    assert options_of(replies) == MENU
 
 
-async def test_menu_buttons_run_their_commands(telegram) -> None:
-    lan = telegram.person(711)
+async def test_menu_choices_run_their_commands(world) -> None:
+    lan = world.person(711)
     await onboard(lan, "en")
-    replies = await lan.press("/help")
+    replies = await lan.choose("Help")
     assert "/forget" in text_of(replies)
-    replies = await lan.press("/new")
+    replies = await lan.choose("New concern")
     assert "Step 1 of 6" in text_of(replies)
 
 
-async def test_cancel_command_mid_dialog_forgets_the_answers(telegram) -> None:
-    lan = telegram.person(712)
+async def test_cancel_command_mid_dialog_forgets_the_answers(world) -> None:
+    lan = world.person(712)
     await onboard(lan, "en")
     await lan.send("/new")
-    await lan.press("cat:wages")
+    await lan.choose("Wages and bonuses")
     await lan.send("Công ty TNHH Minh Phát")
-    await lan.press("place:kcn_dinh_tram")
+    await lan.choose("Đình Trám Industrial Park")
     replies = await lan.send("/cancel")
     assert "Cancelled. Nothing was saved." in text_of(replies)
-    state = dialog_row(telegram.core.engine, "telegram", 712)
-    assert state.flow is None and state.step is None and state.data == "{}"
-    assert rows(telegram.core.engine, Concern) == []
+    state = lan.dialog()
+    assert state is not None and state.flow is None and state.step is None and state.data == "{}"
+    assert rows(world.engine, Concern) == []
     # A new concern starts afresh at step 1.
     assert "Step 1 of 6" in text_of(await lan.send("/new"))
 
 
-async def test_cancel_outside_a_dialog_says_there_is_nothing_to_cancel(telegram) -> None:
-    lan = telegram.person(713)
+async def test_cancel_outside_a_dialog_says_there_is_nothing_to_cancel(world) -> None:
+    lan = world.person(713)
     await onboard(lan, "en")
     replies = await lan.send("/cancel")
     assert "There is nothing to cancel" in text_of(replies)
 
 
-async def test_cancel_typed_as_the_options_text(telegram) -> None:
-    lan = telegram.person(714)
+async def test_cancel_typed_as_the_options_text(world) -> None:
+    lan = world.person(714)
     await onboard(lan, "en")
     await lan.send("/new")
     replies = await lan.send("cancel")
@@ -140,66 +155,64 @@ async def test_cancel_typed_as_the_options_text(telegram) -> None:
 # ---- language ------------------------------------------------------------------------------
 
 
-async def test_language_command_switches_to_english(telegram) -> None:
-    lan = telegram.person(720, language_code="vi")
+async def test_language_command_switches_to_english(world) -> None:
+    lan = world.person(720, language="vi")
     await onboard(lan, "vi")
-    await lan.send("/new")
-    await lan.press("cat:wages")
-    await lan.press("ent:none")
-    vietnamese = text_of(await lan.press("place:"))
+    vietnamese = text_of(await _to_description_in_vietnamese(lan))
     assert "3.000" in vietnamese  # numbers in Vietnamese style
     await lan.send("/cancel")
     replies = await lan.send("/language")
-    assert buttons_of(replies) == ["lang:vi", "lang:en"]
-    replies = await lan.press("lang:en")
+    assert options_of(replies) == ["Tiếng Việt", "English"]
+    replies = await lan.choose("English")
     assert "Language saved." in text_of(replies)
-    assert [label for c in replies for label, _ in c.buttons] == ["New concern", "My concerns", "Help"]
-    assert person_row(telegram.core.engine, "telegram", 720).locale == "en"
+    assert options_of(replies) == MENU
+    assert lan.person_row().locale == "en"
     await lan.send("/new")
-    await lan.press("cat:wages")
-    await lan.press("ent:none")
-    english = text_of(await lan.press("place:"))
+    await lan.choose("Wages and bonuses")
+    await lan.choose("No specific company")
+    english = text_of(await lan.choose("Skip"))
     assert "Step 4 of 6. Describe your concern" in english and "3,000" in english
 
 
-async def test_telegram_language_code_is_used_until_a_language_is_chosen(telegram) -> None:
-    john = telegram.person(721, first_name="John", last_name="", language_code="en-GB")
+async def test_messenger_language_code_is_used_until_a_language_is_chosen(world) -> None:
+    john = world.person(721, name="John", language="en-GB")
     replies = await john.send("/start")
     assert replies[0].text.startswith("Welcome to kiennghi!")
-    assert person_row(telegram.core.engine, "telegram", 721).locale is None
+    assert john.person_row().locale is None
     # Still no stored choice: the notice and the steps follow the messenger's language.
     replies = await john.send("/new")
     assert "Privacy notice" in text_of(replies)
-    await john.press("agree")
-    await john.press("cat:wages")
-    await john.press("ent:none")
-    assert "3,000" in text_of(await john.press("place:"))
+    await john.choose("I agree")
+    await john.choose("Wages and bonuses")
+    await john.choose("No specific company")
+    assert "3,000" in text_of(await john.choose("Skip"))
 
 
-async def test_vietnamese_is_the_default_for_other_language_codes(telegram) -> None:
-    pierre = telegram.person(722, language_code="fr")
+async def test_vietnamese_is_the_default_for_other_language_codes(world) -> None:
+    pierre = world.person(722, name="Pierre Martin", language="fr")
     await pierre.send("/new")
-    await pierre.press("agree")
-    await pierre.press("cat:wages")
-    await pierre.press("ent:none")
-    assert "3.000" in text_of(await pierre.press("place:"))
+    await pierre.choose("Tôi đồng ý")
+    await pierre.choose("Tiền lương, thưởng")
+    await pierre.choose("Không riêng doanh nghiệp nào")
+    assert "3.000" in text_of(await pierre.choose("Bỏ qua"))
 
 
-async def test_stored_choice_wins_over_the_telegram_language_code(telegram) -> None:
-    lan = telegram.person(723, language_code="vi")
+async def test_stored_choice_wins_over_the_messenger_language_code(world) -> None:
+    lan = world.person(723, language="vi")
     await onboard(lan, "en")
     await lan.send("/new")
-    await lan.press("cat:wages")
-    await lan.press("ent:none")
-    assert "3,000" in text_of(await lan.press("place:"))
+    await lan.choose("Wages and bonuses")
+    await lan.choose("No specific company")
+    assert "3,000" in text_of(await lan.choose("Skip"))
 
 
-async def test_language_change_keeps_the_concerns(telegram) -> None:
-    lan = telegram.person(724)
+async def test_language_change_keeps_the_concerns(world) -> None:
+    lan = world.person(724)
     await onboard(lan, "en")
     code = await submit_concern(lan, description=DESCRIPTION)
     await lan.send("/language")
-    await lan.press("lang:vi")
+    replies = await lan.choose("Tiếng Việt")
+    assert options_of(replies) == MENU_VI
     assert code in text_of(await lan.send("/status"))
 
 

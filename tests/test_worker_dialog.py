@@ -1,4 +1,4 @@
-"""The worker's dialog on Telegram: welcome, privacy notice, raising a concern step by step."""
+"""The worker's dialog on every channel: welcome, privacy notice, raising a concern step by step."""
 
 from __future__ import annotations
 
@@ -6,123 +6,117 @@ from sqlmodel import select
 
 from storage.db import new_session
 from storage.models import Attachment, Concern, Enterprise, StatusChange
-from tests.worker_flow import (
-    DESCRIPTION,
-    buttons_of,
-    codes_in,
-    dialog_row,
-    onboard,
-    person_row,
-    reach_summary,
-    rows,
-    submit_concern,
-    text_of,
-)
+from tests.chat import Chat, codes_in, options_of, text_of
+from tests.flows import ANONYMOUS, DESCRIPTION, MENU, MENU_VI, UNION, onboard, reach_summary, rows, submit_concern
+
+SUMMARY = ["Send", "Edit", "Cancel"]
+VISIBILITY = [UNION, ANONYMOUS]
 
 # ---- /start, language, privacy notice ------------------------------------------------------
 
 
-async def test_first_start_welcomes_and_asks_the_language(telegram) -> None:
-    lan = telegram.person(501)
+async def test_first_start_welcomes_and_asks_the_language(world) -> None:
+    lan = world.person(501)
     replies = await lan.send("/start")
     assert "kiennghi" in replies[0].text
-    assert buttons_of(replies) == ["lang:vi", "lang:en"]
+    assert options_of(replies) == ["Tiếng Việt", "English"]
 
 
-async def test_privacy_notice_names_decree_and_forget_then_consent_is_stored(telegram) -> None:
-    lan = telegram.person(502)
+async def test_privacy_notice_names_decree_and_forget_then_consent_is_stored(world) -> None:
+    lan = world.person(502)
     await lan.send("/start")
-    notice = await lan.press("lang:vi")
+    notice = await lan.choose("Tiếng Việt")
     assert "13/2023/NĐ-CP" in text_of(notice)
     assert "/forget" in text_of(notice)
-    assert buttons_of(notice) == ["agree", "decline"]
-    assert person_row(telegram.core.engine, "telegram", 502).consent_at is None
+    assert options_of(notice) == ["Tôi đồng ý", "Để sau"]
+    assert lan.person_row().consent_at is None
 
-    replies = await lan.press("agree")
-    person = person_row(telegram.core.engine, "telegram", 502)
+    replies = await lan.choose("Tôi đồng ý")
+    person = lan.person_row()
     assert person.locale == "vi"
     assert person.consent_at is not None
-    assert buttons_of(replies) == ["/new", "/status", "/help"]
+    assert options_of(replies) == MENU_VI
 
 
-async def test_declining_the_notice_stores_no_consent_and_new_asks_again(telegram) -> None:
-    lan = telegram.person(503, language_code="en")
+async def test_declining_the_notice_stores_no_consent_and_new_asks_again(world) -> None:
+    lan = world.person(503, language="en")
     await lan.send("/start")
-    await lan.press("lang:en")
-    replies = await lan.press("decline")
+    await lan.choose("English")
+    replies = await lan.choose("Not now")
     assert "Without your agreement" in text_of(replies)
-    assert person_row(telegram.core.engine, "telegram", 503).consent_at is None
+    assert lan.person_row().consent_at is None
     replies = await lan.send("/new")
     assert "13/2023/NĐ-CP" in text_of(replies)
-    assert buttons_of(replies) == ["agree", "decline"]
+    assert options_of(replies) == ["I agree", "Not now"]
 
 
-async def test_new_before_start_shows_the_notice_then_goes_straight_to_the_first_step(telegram) -> None:
-    lan = telegram.person(504, language_code="en")
+async def test_new_before_start_shows_the_notice_then_goes_straight_to_the_first_step(world) -> None:
+    lan = world.person(504, language="en")
     replies = await lan.send("/new")
     assert "Privacy notice" in text_of(replies)
-    replies = await lan.press("agree")
+    replies = await lan.choose("I agree")
     assert "Step 1 of 6" in text_of(replies)
-    assert "cat:wages" in buttons_of(replies)
+    assert "Wages and bonuses" in options_of(replies)
 
 
-async def test_second_start_does_not_ask_the_language_again(telegram) -> None:
-    lan = telegram.person(505)
+async def test_second_start_does_not_ask_the_language_again(world) -> None:
+    lan = world.person(505)
     await onboard(lan, "en")
     replies = await lan.send("/start")
-    assert "lang:vi" not in buttons_of(replies)
-    assert buttons_of(replies) == ["/new", "/status", "/help"]
+    assert "Tiếng Việt" not in options_of(replies)
+    assert options_of(replies) == MENU
 
 
-async def test_start_deep_link_with_tracking_code_opens_the_concern(telegram) -> None:
-    lan = telegram.person(506)
+async def test_start_deep_link_with_tracking_code_opens_the_concern(world) -> None:
+    lan = world.person(506)
     await onboard(lan, "en")
     code = await submit_concern(lan)
-    stranger = telegram.person(507, language_code="en")
+    stranger = world.person(507, language="en")
     replies = await stranger.send(f"/start {code}")
     assert f"Concern {code}" in text_of(replies)
     assert "Received, waiting for the union" in text_of(replies)
-    assert "lang:vi" not in buttons_of(replies)  # no welcome: straight to the concern
+    assert "Tiếng Việt" not in options_of(replies)  # no welcome: straight to the concern
 
 
 # ---- the whole dialog ----------------------------------------------------------------------
 
 
-async def test_each_step_offers_its_choices_as_buttons(telegram) -> None:
-    lan = telegram.person(510)
+async def test_each_step_offers_its_choices(world) -> None:
+    lan = world.person(510)
     await onboard(lan, "en")
     replies = await lan.send("/new")
-    categories = buttons_of(replies)
-    assert len(categories) == 13 + 1 and categories[0] == "cat:wages" and categories[-1] == "cancel"
-    replies = await lan.press("cat:hours")
-    assert buttons_of(replies) == ["ent:none", "cancel"]
+    categories = options_of(replies)
+    assert len(categories) == 13 + 1 and categories[0] == "Wages and bonuses" and categories[-1] == "Cancel"
+    replies = await lan.choose("Working hours and overtime")
+    assert options_of(replies) == ["No specific company", "Cancel"]
     replies = await lan.send("Công ty TNHH Minh Phát")
-    places = buttons_of(replies)
-    assert len(places) == 8 + 10 + 1 and places[0] == "place:kcn_dinh_tram" and places[-1] == "place:"
-    replies = await lan.press("place:hiep_hoa")
+    places = options_of(replies)
+    assert len(places) == 8 + 10 + 1 and places[0] == "Đình Trám Industrial Park" and places[-1] == "Skip"
+    replies = await lan.choose("Hiệp Hòa District")
     assert "3,000" in text_of(replies)  # the limit, formatted for English
-    assert buttons_of(replies) == ["cancel"]
+    assert options_of(replies) == ["Cancel"]
     replies = await lan.send(DESCRIPTION)
-    assert buttons_of(replies) == ["files:done"]
-    replies = await lan.press("files:done")
-    assert buttons_of(replies) == ["vis:union", "vis:anonymous"]
-    replies = await lan.press("vis:union")
-    assert buttons_of(replies) == ["send", "edit", "cancel"]
+    assert options_of(replies) == ["Skip"]
+    replies = await lan.choose("Skip")
+    assert options_of(replies) == VISIBILITY
+    replies = await lan.choose(UNION)
+    assert options_of(replies) == SUMMARY
     summary = text_of(replies)
     for shown in ("Working hours and overtime", "Công ty TNHH Minh Phát", "Hiệp Hòa District", DESCRIPTION,
                   "The union may see your name"):
         assert shown in summary
 
 
-async def test_sending_stores_concern_attachments_and_history_before_the_code_is_shown(telegram) -> None:
-    lan = telegram.person(511)
+async def test_sending_stores_concern_attachments_and_history_before_the_code_is_shown(world) -> None:
+    lan = world.person(511)
     await onboard(lan, "en")
-    await reach_summary(lan, photos=["photo-a"], category="safety", place="tp_bac_giang")
-    replies = await lan.press("send")
+    await reach_summary(lan, photos=["photo-a"], category="Occupational safety and health",
+                        place="Bắc Giang City")
+    replies = await lan.choose("Send")
     codes = codes_in(replies)
     assert len(codes) == 1
-    engine = telegram.core.engine
-    author = person_row(engine, "telegram", 511)
+    engine = world.engine
+    author = lan.person_row()
     with new_session(engine) as session:
         concern = session.exec(select(Concern).where(Concern.tracking_code == codes[0])).one()
         files = list(session.exec(select(Attachment).where(Attachment.concern_id == concern.id)))
@@ -131,57 +125,58 @@ async def test_sending_stores_concern_attachments_and_history_before_the_code_is
     assert (concern.category_code, concern.place_code) == ("safety", "tp_bac_giang")
     assert concern.enterprise == "Công ty TNHH Minh Phát"
     assert concern.description == DESCRIPTION
-    assert [(f.file_id, f.kind, f.size, f.messenger) for f in files] == [("photo-a", "photo", 54321, "telegram")]
+    assert [(f.file_id, f.kind, f.size, f.messenger) for f in files] == [("photo-a", "photo", 54321, world.kind)]
     assert [(h.from_status, h.to_status, h.actor_id) for h in history] == [(None, "new", author.id)]
-    state = dialog_row(engine, "telegram", 511)
+    state = lan.dialog()
     assert state is not None and state.flow is None and state.data == "{}"
-    assert buttons_of(replies)[-3:] == ["/new", "/status", "/help"]
+    assert options_of(replies)[-3:] == MENU
 
 
-async def test_photos_and_documents_are_stored_with_file_id_kind_and_size(telegram) -> None:
-    lan = telegram.person(512)
+async def _at_description(world, user_id: int) -> Chat:
+    """A person onboarded in English, at step 4 (wages, no company, no place)."""
+    lan = world.person(user_id)
     await onboard(lan, "en")
     await lan.send("/new")
-    await lan.press("cat:wages")
-    await lan.press("ent:none")
-    await lan.press("place:")
+    await lan.choose("Wages and bonuses")
+    await lan.choose("No specific company")
+    await lan.choose("Skip")
+    return lan
+
+
+async def test_photos_and_documents_are_stored_with_file_id_kind_and_size(world) -> None:
+    lan = await _at_description(world, 512)
     await lan.send(DESCRIPTION)
     replies = await lan.send_photo("photo-1")
     assert "File 1 of 5 received" in text_of(replies)
-    assert buttons_of(replies) == ["files:done"]
+    assert options_of(replies) == ["Done"]
     replies = await lan.send_document("doc-1")
     assert "File 2 of 5 received" in text_of(replies)
-    await lan.press("files:done")
-    replies = await lan.press("vis:union")
+    await lan.choose("Done")
+    replies = await lan.choose(UNION)
     assert "Photos and documents: 2" in text_of(replies)
-    await lan.press("send")
-    concern = rows(telegram.core.engine, Concern)[0]
+    await lan.choose("Send")
+    concern = rows(world.engine, Concern)[0]
     assert concern.enterprise == "" and concern.place_code is None
-    files = rows(telegram.core.engine, Attachment)
+    files = rows(world.engine, Attachment)
     assert sorted((f.file_id, f.kind, f.size) for f in files) == [
         ("doc-1", "document", 100000), ("photo-1", "photo", 54321)]
 
 
-async def test_fifth_photo_moves_on_to_the_visibility_step(telegram) -> None:
-    lan = telegram.person(513)
-    await onboard(lan, "en")
-    await lan.send("/new")
-    await lan.press("cat:wages")
-    await lan.press("ent:none")
-    await lan.press("place:")
+async def test_fifth_photo_moves_on_to_the_visibility_step(world) -> None:
+    lan = await _at_description(world, 513)
     await lan.send(DESCRIPTION)
     for number in range(1, 5):
         await lan.send_photo(f"p{number}")
     replies = await lan.send_photo("p5")
     assert "File 5 of 5 received" in text_of(replies)
-    assert buttons_of(replies) == ["vis:union", "vis:anonymous"]
-    await lan.press("vis:union")
-    await lan.press("send")
-    assert sorted(f.file_id for f in rows(telegram.core.engine, Attachment)) == ["p1", "p2", "p3", "p4", "p5"]
+    assert options_of(replies) == VISIBILITY
+    await lan.choose(UNION)
+    await lan.choose("Send")
+    assert sorted(f.file_id for f in rows(world.engine, Attachment)) == ["p1", "p2", "p3", "p4", "p5"]
 
 
-async def test_whole_dialog_by_typing_numbers_as_on_a_messenger_without_buttons(telegram) -> None:
-    lan = telegram.person(514, language_code="en")
+async def test_whole_dialog_by_typing_numbers_as_on_a_messenger_without_buttons(world) -> None:
+    lan = world.person(514, language="en")
     await lan.send("/start")
     await lan.send("2")          # English
     await lan.send("1")          # I agree
@@ -194,15 +189,15 @@ async def test_whole_dialog_by_typing_numbers_as_on_a_messenger_without_buttons(
     replies = await lan.send("2")  # fully anonymous
     assert "Fully anonymous" in text_of(replies)
     replies = await lan.send("1")  # Send
-    concern = rows(telegram.core.engine, Concern)[0]
+    concern = rows(world.engine, Concern)[0]
     assert set(codes_in(replies)) == {concern.tracking_code}
     assert (concern.category_code, concern.place_code, concern.visibility) == ("insurance", "tp_bac_giang",
                                                                               "anonymous")
-    assert person_row(telegram.core.engine, "telegram", 514).locale == "en"
+    assert lan.person_row().locale == "en"
 
 
-async def test_whole_dialog_by_typing_the_options_text(telegram) -> None:
-    lan = telegram.person(515, language_code="en")
+async def test_whole_dialog_by_typing_the_options_text(world) -> None:
+    lan = world.person(515, language="en")
     await lan.send("/start")
     await lan.send("english")
     await lan.send("I agree")
@@ -214,277 +209,284 @@ async def test_whole_dialog_by_typing_the_options_text(telegram) -> None:
     await lan.send("Skip")
     await lan.send("The union may know me (recommended)")
     replies = await lan.send("Send")
-    concern = rows(telegram.core.engine, Concern)[0]
+    concern = rows(world.engine, Concern)[0]
     assert codes_in(replies) == [concern.tracking_code]
     assert (concern.category_code, concern.place_code, concern.enterprise) == ("meals", "kcn_quang_chau", "")
 
 
-async def test_typed_number_out_of_range_asks_again(telegram) -> None:
-    lan = telegram.person(516)
+async def test_typed_number_out_of_range_asks_again(world) -> None:
+    lan = world.person(516)
     await onboard(lan, "en")
     await lan.send("/new")
     replies = await lan.send("99")
     assert "Please choose a topic from the list" in text_of(replies)
-    assert "cat:wages" in buttons_of(replies)
-    assert dialog_row(telegram.core.engine, "telegram", 516).step == "category"
+    assert "Wages and bonuses" in options_of(replies)
+    state = lan.dialog()
+    assert state is not None and state.step == "category"
 
 
 # ---- enterprise suggestions ----------------------------------------------------------------
 
 
-async def test_second_worker_typing_part_of_a_known_name_is_offered_it(telegram) -> None:
-    first = telegram.person(520)
+async def test_second_worker_typing_part_of_a_known_name_is_offered_it(world) -> None:
+    first = world.person(520)
     await onboard(first, "en")
     await submit_concern(first, enterprise="Công ty TNHH Điện tử Minh Phát")
-    second = telegram.person(521)
+    second = world.person(521)
     await onboard(second, "en")
     await second.send("/new")
-    await second.press("cat:wages")
+    await second.choose("Wages and bonuses")
     replies = await second.send("dien tu MINH phat")  # no diacritics, other case, part of the name
-    assert "Công ty TNHH Điện tử Minh Phát" in [label for c in replies for label, _ in c.buttons]
-    assert "ent:typed" in buttons_of(replies)
-    replies = await second.press("Công ty TNHH Điện tử Minh Phát")
-    assert "place:kcn_dinh_tram" in buttons_of(replies)
-    await second.press("place:kcn_dinh_tram")
+    assert "Công ty TNHH Điện tử Minh Phát" in options_of(replies)
+    assert "Use “dien tu MINH phat”" in options_of(replies)
+    replies = await second.choose("Công ty TNHH Điện tử Minh Phát")
+    assert "Đình Trám Industrial Park" in options_of(replies)
+    await second.choose("Đình Trám Industrial Park")
     await second.send(DESCRIPTION)
-    await second.press("files:done")
-    await second.press("vis:union")
-    await second.press("send")
-    names = [c.enterprise for c in rows(telegram.core.engine, Concern)]
+    await second.choose("Skip")
+    await second.choose(UNION)
+    await second.choose("Send")
+    names = [c.enterprise for c in rows(world.engine, Concern)]
     assert names == ["Công ty TNHH Điện tử Minh Phát"] * 2
-    assert len(rows(telegram.core.engine, Enterprise)) == 1
+    assert len(rows(world.engine, Enterprise)) == 1
 
 
-async def test_worker_may_keep_the_name_as_typed_instead_of_a_suggestion(telegram) -> None:
-    first = telegram.person(522)
+async def test_worker_may_keep_the_name_as_typed_instead_of_a_suggestion(world) -> None:
+    first = world.person(522)
     await onboard(first, "en")
     await submit_concern(first, enterprise="Công ty TNHH Minh Phát")
-    second = telegram.person(523)
+    second = world.person(523)
     await onboard(second, "en")
     await second.send("/new")
-    await second.press("cat:wages")
+    await second.choose("Wages and bonuses")
     await second.send("Minh")
-    replies = await second.press("ent:typed")
-    assert "place:kcn_dinh_tram" in buttons_of(replies)
-    await second.press("place:")
+    replies = await second.choose("Use “Minh”")
+    assert "Đình Trám Industrial Park" in options_of(replies)
+    await second.choose("Skip")
     await second.send(DESCRIPTION)
-    await second.press("files:done")
-    replies = await second.press("vis:union")
+    await second.choose("Skip")
+    replies = await second.choose(UNION)
     assert "Enterprise: Minh" in text_of(replies)
 
 
-async def test_typing_the_known_name_exactly_needs_no_suggestion_step(telegram) -> None:
-    first = telegram.person(524)
+async def test_typing_the_known_name_exactly_needs_no_suggestion_step(world) -> None:
+    first = world.person(524)
     await onboard(first, "en")
     await submit_concern(first, enterprise="Công ty TNHH Minh Phát")
-    second = telegram.person(525)
+    second = world.person(525)
     await onboard(second, "en")
     await second.send("/new")
-    await second.press("cat:wages")
+    await second.choose("Wages and bonuses")
     replies = await second.send("CÔNG TY TNHH MINH PHÁT")
-    assert "place:kcn_dinh_tram" in buttons_of(replies)  # straight to the place step
+    assert "Đình Trám Industrial Park" in options_of(replies)  # straight to the place step
 
 
-async def test_enterprise_name_too_short_is_asked_again(telegram) -> None:
-    lan = telegram.person(526)
+async def test_enterprise_name_too_short_is_asked_again(world) -> None:
+    lan = world.person(526)
     await onboard(lan, "en")
     await lan.send("/new")
-    await lan.press("cat:wages")
+    await lan.choose("Wages and bonuses")
     replies = await lan.send("A")
     assert "2 to 200 characters" in text_of(replies)
-    assert dialog_row(telegram.core.engine, "telegram", 526).step == "enterprise"
+    state = lan.dialog()
+    assert state is not None and state.step == "enterprise"
 
 
 # ---- description ---------------------------------------------------------------------------
 
 
-async def _at_description(telegram, user_id: int):
-    lan = telegram.person(user_id)
-    await onboard(lan, "en")
-    await lan.send("/new")
-    await lan.press("cat:wages")
-    await lan.press("ent:none")
-    await lan.press("place:")
-    return lan
-
-
-async def test_description_shorter_than_ten_characters_is_refused(telegram) -> None:
-    lan = await _at_description(telegram, 530)
+async def test_description_shorter_than_ten_characters_is_refused(world) -> None:
+    lan = await _at_description(world, 530)
     replies = await lan.send("123456789")
     assert "too short" in text_of(replies)
-    state = dialog_row(telegram.core.engine, "telegram", 530)
-    assert state.step == "description" and "description" not in state.data
+    state = lan.dialog()
+    assert state is not None and state.step == "description" and "description" not in state.data
     replies = await lan.send("1234567890")
     assert "Step 5 of 6" in text_of(replies)
 
 
-async def test_description_longer_than_3000_characters_is_refused(telegram) -> None:
-    lan = await _at_description(telegram, 531)
+async def test_description_longer_than_3000_characters_is_refused(world) -> None:
+    lan = await _at_description(world, 531)
     replies = await lan.send("x" * 3001)
     assert "too long (3,001 characters)" in text_of(replies)
-    state = dialog_row(telegram.core.engine, "telegram", 531)
-    assert state.step == "description" and "xxxx" not in state.data
-    assert rows(telegram.core.engine, Concern) == []
+    state = lan.dialog()
+    assert state is not None and state.step == "description" and "xxxx" not in state.data
+    assert rows(world.engine, Concern) == []
     replies = await lan.send("y" * 3000)
     assert "Step 5 of 6" in text_of(replies)
-    await lan.press("files:done")
-    await lan.press("vis:union")
-    await lan.press("send")
-    assert rows(telegram.core.engine, Concern)[0].description == "y" * 3000
+    await lan.choose("Skip")
+    await lan.choose(UNION)
+    await lan.choose("Send")
+    assert rows(world.engine, Concern)[0].description == "y" * 3000
 
 
-async def test_voice_note_can_be_the_description(telegram) -> None:
-    lan = await _at_description(telegram, 532)
+async def test_voice_note_can_be_the_description(world) -> None:
+    lan = await _at_description(world, 532)
     replies = await lan.send_voice("voice-77")
     assert "Voice note received" in text_of(replies)
     assert "Step 5 of 6" in text_of(replies)
-    await lan.press("files:done")
-    replies = await lan.press("vis:union")
+    assert options_of(replies) == ["Done"]  # the voice note is already there
+    await lan.choose("Done")
+    replies = await lan.choose(UNION)
     assert "Content: (voice note)" in text_of(replies)
     assert "Voice notes: 1" in text_of(replies)
-    replies = await lan.press("send")
-    concern = rows(telegram.core.engine, Concern)[0]
+    replies = await lan.choose("Send")
+    concern = rows(world.engine, Concern)[0]
     assert codes_in(replies) == [concern.tracking_code]
     assert concern.description == ""
-    assert [(f.file_id, f.kind, f.size) for f in rows(telegram.core.engine, Attachment)] == [
+    assert [(f.file_id, f.kind, f.size) for f in rows(world.engine, Attachment)] == [
         ("voice-77", "voice", 20480)]
 
 
-async def test_photo_at_the_description_step_is_kept_but_words_are_still_asked(telegram) -> None:
-    lan = await _at_description(telegram, 533)
+async def test_photo_at_the_description_step_is_kept_but_words_are_still_asked(world) -> None:
+    lan = await _at_description(world, 533)
     replies = await lan.send_photo("early-photo")
     assert "describe the concern" in text_of(replies)
-    assert dialog_row(telegram.core.engine, "telegram", 533).step == "description"
-    await lan.send(DESCRIPTION)
-    await lan.press("files:done")
-    await lan.press("vis:union")
-    await lan.press("send")
-    assert [f.file_id for f in rows(telegram.core.engine, Attachment)] == ["early-photo"]
+    state = lan.dialog()
+    assert state is not None and state.step == "description"
+    replies = await lan.send(DESCRIPTION)
+    assert options_of(replies) == ["Done"]  # the photo is already there
+    await lan.choose("Done")
+    await lan.choose(UNION)
+    await lan.choose("Send")
+    assert [f.file_id for f in rows(world.engine, Attachment)] == ["early-photo"]
 
 
-async def test_caption_of_a_photo_at_the_description_step_is_the_description(telegram) -> None:
-    lan = await _at_description(telegram, 534)
+async def test_caption_of_a_photo_at_the_description_step_is_the_description(world) -> None:
+    lan = await _at_description(world, 534)
     replies = await lan.send_photo("payslip", caption=DESCRIPTION)
     assert "Step 5 of 6" in text_of(replies)
-    await lan.press("files:done")
-    replies = await lan.press("vis:union")
+    assert options_of(replies) == ["Done"]  # the photo is already there
+    await lan.choose("Done")
+    replies = await lan.choose(UNION)
     assert f"Content: {DESCRIPTION}" in text_of(replies)
     assert "Photos and documents: 1" in text_of(replies)
-    await lan.press("send")
-    assert rows(telegram.core.engine, Concern)[0].description == DESCRIPTION
-    assert [f.file_id for f in rows(telegram.core.engine, Attachment)] == ["payslip"]
+    await lan.choose("Send")
+    assert rows(world.engine, Concern)[0].description == DESCRIPTION
+    assert [f.file_id for f in rows(world.engine, Attachment)] == ["payslip"]
 
 
-async def test_too_short_caption_keeps_the_photo_and_asks_for_more_words(telegram) -> None:
-    lan = await _at_description(telegram, 535)
+async def test_too_short_caption_keeps_the_photo_and_asks_for_more_words(world) -> None:
+    lan = await _at_description(world, 535)
     replies = await lan.send_photo("payslip", caption="Lương")
     assert "too short" in text_of(replies)
-    assert dialog_row(telegram.core.engine, "telegram", 535).step == "description"
-    await lan.send(DESCRIPTION)
-    await lan.press("files:done")
-    await lan.press("vis:union")
-    await lan.press("send")
-    assert [f.file_id for f in rows(telegram.core.engine, Attachment)] == ["payslip"]
+    state = lan.dialog()
+    assert state is not None and state.step == "description"
+    replies = await lan.send(DESCRIPTION)
+    assert options_of(replies) == ["Done"]  # the photo is already there
+    await lan.choose("Done")
+    await lan.choose(UNION)
+    await lan.choose("Send")
+    assert [f.file_id for f in rows(world.engine, Attachment)] == ["payslip"]
 
 
 # ---- summary: edit, cancel -----------------------------------------------------------------
 
 
-async def test_edit_changes_one_field_and_returns_to_the_summary(telegram) -> None:
-    lan = telegram.person(540)
+async def test_edit_changes_one_field_and_returns_to_the_summary(world) -> None:
+    lan = world.person(540)
     await onboard(lan, "en")
     await reach_summary(lan)
-    replies = await lan.press("edit")
-    assert buttons_of(replies) == ["edit:category", "edit:enterprise", "edit:place", "edit:description",
-                                   "edit:attachments", "edit:visibility", "edit:back"]
-    await lan.press("edit:description")
+    replies = await lan.choose("Edit")
+    assert options_of(replies) == ["Topic", "Enterprise", "Place", "Content", "Files", "Who may know me",
+                                   "Back to the summary"]
+    await lan.choose("Content")
     replies = await lan.send("Công ty nợ lương tháng 8, chưa trả đồng nào.")
-    assert buttons_of(replies) == ["send", "edit", "cancel"]  # back at the summary, not step 5
+    assert options_of(replies) == SUMMARY  # back at the summary, not step 5
     assert "Content: Công ty nợ lương tháng 8, chưa trả đồng nào." in text_of(replies)
     assert "Công ty TNHH Minh Phát" in text_of(replies)  # the other answers are kept
 
-    await lan.press("edit")
-    await lan.press("edit:category")
-    replies = await lan.press("cat:housing")
-    assert buttons_of(replies) == ["send", "edit", "cancel"]
+    await lan.choose("Edit")
+    await lan.choose("Topic")
+    replies = await lan.choose("Housing and rented rooms")
+    assert options_of(replies) == SUMMARY
     assert "Topic: Housing and rented rooms" in text_of(replies)
 
-    await lan.press("edit")
-    await lan.press("edit:place")
-    replies = await lan.press("place:yen_the")
+    await lan.choose("Edit")
+    await lan.choose("Place")
+    replies = await lan.choose("Yên Thế District")
     assert "Place: Yên Thế District" in text_of(replies)
 
-    await lan.press("edit")
-    await lan.press("edit:enterprise")
-    replies = await lan.press("ent:none")
-    assert buttons_of(replies) == ["send", "edit", "cancel"]
+    await lan.choose("Edit")
+    await lan.choose("Enterprise")
+    replies = await lan.choose("No specific company")
+    assert options_of(replies) == SUMMARY
     assert "Enterprise: –" in text_of(replies)
-    await lan.press("edit")
-    await lan.press("edit:enterprise")
+    await lan.choose("Edit")
+    await lan.choose("Enterprise")
     replies = await lan.send("Công ty TNHH Minh Phát")
     assert "Enterprise: Công ty TNHH Minh Phát" in text_of(replies)
 
-    await lan.press("edit")
-    replies = await lan.press("edit:back")
-    assert buttons_of(replies) == ["send", "edit", "cancel"]
+    await lan.choose("Edit")
+    replies = await lan.choose("Back to the summary")
+    assert options_of(replies) == SUMMARY
 
-    await lan.press("send")
-    concern = rows(telegram.core.engine, Concern)[0]
+    await lan.choose("Send")
+    concern = rows(world.engine, Concern)[0]
     assert (concern.category_code, concern.place_code) == ("housing", "yen_the")
     assert concern.description == "Công ty nợ lương tháng 8, chưa trả đồng nào."
     assert concern.enterprise == "Công ty TNHH Minh Phát"
 
 
-async def test_edit_files_replaces_the_photos(telegram) -> None:
-    lan = telegram.person(541)
+async def test_edit_files_replaces_the_photos(world) -> None:
+    lan = world.person(541)
     await onboard(lan, "en")
     await reach_summary(lan, photos=["old-1", "old-2"])
-    await lan.press("edit")
-    await lan.press("edit:attachments")
+    await lan.choose("Edit")
+    await lan.choose("Files")
     await lan.send_photo("new-1")
-    replies = await lan.press("files:done")
+    replies = await lan.choose("Done")
     assert "Photos and documents: 1" in text_of(replies)
-    await lan.press("send")
-    assert [f.file_id for f in rows(telegram.core.engine, Attachment)] == ["new-1"]
+    await lan.choose("Send")
+    assert [f.file_id for f in rows(world.engine, Attachment)] == ["new-1"]
 
 
-async def test_edit_visibility_to_anonymous(telegram) -> None:
-    lan = telegram.person(542)
+async def test_edit_visibility_to_anonymous(world) -> None:
+    lan = world.person(542)
     await onboard(lan, "en")
     await reach_summary(lan)
-    await lan.press("edit")
-    await lan.press("edit:visibility")
-    replies = await lan.press("vis:anonymous")
+    await lan.choose("Edit")
+    await lan.choose("Who may know me")
+    replies = await lan.choose(ANONYMOUS)
     assert "Fully anonymous" in text_of(replies)
-    await lan.press("send")
-    concern = rows(telegram.core.engine, Concern)[0]
+    await lan.choose("Send")
+    concern = rows(world.engine, Concern)[0]
     assert concern.visibility == "anonymous" and concern.author_id is None
 
 
-async def test_cancel_at_the_summary_stores_nothing_and_clears_the_dialog(telegram) -> None:
-    lan = telegram.person(543)
+async def test_cancel_at_the_summary_stores_nothing_and_clears_the_dialog(world) -> None:
+    lan = world.person(543)
     await onboard(lan, "en")
     await reach_summary(lan, photos=["p1"])
-    replies = await lan.press("cancel")
+    replies = await lan.choose("Cancel")
     assert "Cancelled. Nothing was saved." in text_of(replies)
-    assert buttons_of(replies) == ["/new", "/status", "/help"]
-    engine = telegram.core.engine
+    assert options_of(replies) == MENU
+    engine = world.engine
     assert rows(engine, Concern) == [] and rows(engine, Attachment) == [] and rows(engine, StatusChange) == []
     assert rows(engine, Enterprise) == []
-    state = dialog_row(engine, "telegram", 543)
-    assert state.flow is None and state.step is None and state.data == "{}"
-    # The old summary's Send button does nothing now.
-    replies = await lan.press_data("send")
-    assert rows(engine, Concern) == []
+    state = lan.dialog()
+    assert state is not None and state.flow is None and state.step is None and state.data == "{}"
+
+
+async def test_old_send_button_after_cancel_does_nothing(telegram_world) -> None:
+    """Telegram keeps the cancelled summary's buttons on screen; pressing Send there stores nothing."""
+    lan = telegram_world.person(543)
+    await onboard(lan, "en")
+    await reach_summary(lan, photos=["p1"])
+    await lan.choose("Cancel")
+    assert rows(telegram_world.engine, Concern) == []
+    summary = next(screen for screen in reversed(lan.inbox) if "Send" in screen.options)
+    replies = await lan.press_data(dict(lan.buttons[id(summary)])["Send"])  # the old summary's button
+    assert rows(telegram_world.engine, Concern) == []
     assert not codes_in(replies)
 
 
-async def test_cancel_button_in_the_middle_of_the_dialog(telegram) -> None:
-    lan = telegram.person(544)
+async def test_cancel_button_in_the_middle_of_the_dialog(world) -> None:
+    lan = world.person(544)
     await onboard(lan, "en")
     await lan.send("/new")
-    await lan.press("cat:wages")
-    replies = await lan.press("cancel")
+    await lan.choose("Wages and bonuses")
+    replies = await lan.choose("Cancel")
     assert "Cancelled. Nothing was saved." in text_of(replies)
-    state = dialog_row(telegram.core.engine, "telegram", 544)
-    assert state.flow is None and state.data == "{}"
+    state = lan.dialog()
+    assert state is not None and state.flow is None and state.data == "{}"
