@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import sys
 
@@ -37,9 +38,11 @@ def run_telegram(settings: Settings) -> int:
         raise SettingsError("Missing setting TELEGRAM_BOT_TOKEN: create a bot with @BotFather and set it")
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    from bot.polling import run_polling
+
     core = build_core(settings)
     application = build_telegram_application(settings, core)
-    application.run_polling(allowed_updates=["message", "callback_query"])
+    asyncio.run(run_polling(application))
     return 0
 
 

@@ -92,6 +92,8 @@ class FakeBotServer:
         wait = min(0.5, float(params.get("timeout") or 0))
         deadline = time.monotonic() + wait
         with self.new_update:
+            # As Telegram does: an offset confirms every earlier update, which is then gone for good.
+            self.updates = [u for u in self.updates if u["update_id"] >= offset]
             while True:
                 ready = [u for u in self.updates if u["update_id"] >= offset]
                 remaining = deadline - time.monotonic()
@@ -164,25 +166,30 @@ def sent_to_worker(server: FakeBotServer, needle: str) -> Callable[[], list[dict
     return find
 
 
-def test_run_polling_end_to_end(bot_api: FakeBotServer, tmp_path: Path) -> None:
-    database = tmp_path / "kn.db"
+def start_bot(bot_api: FakeBotServer, tmp_path: Path, database: Path) -> subprocess.Popen[str]:
+    """`kiennghi run` in a child process, on the fake Bot API and a SQLite file."""
     env = {key: value for key, value in os.environ.items()
            if not key.upper().startswith(("TELEGRAM_", "DATABASE_")) and "PROXY" not in key.upper()}
     env.update(TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_BASE_URL=bot_api.base_url,
                DATABASE_URL=f"sqlite:///{database}", NO_PROXY="127.0.0.1,localhost",
-               PYTHONUNBUFFERED="1")
+               PYTHONUNBUFFERED="1", OUTBOX_INTERVAL_SECONDS="0.2")
     # The project may not be installed in the child's sys.path: put its root first.
     root = str(Path(__file__).resolve().parent.parent)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+    return subprocess.Popen([sys.executable, "-m", "bot.cli", "run"], cwd=tmp_path, env=env,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+
+
+def test_run_polling_end_to_end(bot_api: FakeBotServer, tmp_path: Path) -> None:
+    database = tmp_path / "kn.db"
 
     now = int(time.time())
     bot_api.queue({"update_id": 1, "message": {
         "message_id": 1, "date": now, "chat": CHAT, "from": WORKER, "text": "/start",
         "entities": [{"type": "bot_command", "offset": 0, "length": 6}]}})
 
-    process = subprocess.Popen([sys.executable, "-m", "bot.cli", "run"], cwd=tmp_path, env=env,
-                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True)
+    process = start_bot(bot_api, tmp_path, database)
     try:
         welcome = wait_for(sent_to_worker(bot_api, "kiennghi"), 20, "the welcome message", process)
         assert welcome
@@ -211,3 +218,66 @@ def test_run_polling_end_to_end(bot_api: FakeBotServer, tmp_path: Path) -> None:
     with sqlite3.connect(database) as db:
         rows = db.execute("SELECT messenger, locale FROM person WHERE external_id = '777'").fetchall()
     assert rows == [("telegram", "en")]
+
+
+def _text_update(update_id: int, user_id: int, text: str) -> dict[str, Any]:
+    user = {"id": user_id, "is_bot": False, "first_name": f"Công nhân {user_id}", "language_code": "vi"}
+    message: dict[str, Any] = {"message_id": update_id, "date": int(time.time()), "text": text, "from": user,
+                               "chat": {"id": user_id, "type": "private", "first_name": user["first_name"]}}
+    if text.startswith("/"):
+        message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}]
+    return {"update_id": update_id, "message": message}
+
+
+def test_killed_in_a_burst_loses_no_update_and_handles_none_twice(bot_api: FakeBotServer, tmp_path: Path) -> None:
+    """30 workers each send 5 updates at once; SIGKILL mid-burst; the restarted bot finishes the rest.
+
+    Each update is handled exactly once and in order, or the final state of a chat would differ:
+    English chosen, notice accepted, then at step 2 of a new concern with the topic chosen."""
+    database = tmp_path / "kn.db"
+    workers = range(5001, 5031)
+    script = ["/start", "2", "1", "/new", "1"]  # English, I agree, New concern... typed as numbers
+    update_id = 10
+    for step in script:
+        for user_id in workers:
+            update_id += 1
+            bot_api.queue(_text_update(update_id, user_id, step))
+    total = update_id - 10
+
+    def handled() -> int:
+        if not database.exists():
+            return 0
+        with sqlite3.connect(database) as db:
+            try:
+                return int(db.execute("SELECT count(*) FROM processedupdate").fetchone()[0])
+            except sqlite3.OperationalError:
+                return 0
+
+    first = start_bot(bot_api, tmp_path, database)
+    try:
+        wait_for(lambda: handled() >= 20, 30, "the first updates to be handled", first)
+    finally:
+        first.kill()  # SIGKILL: mid-burst, with updates fetched but not handled
+        first.communicate(timeout=10)
+    assert handled() < total, "the kill came too late to prove anything"
+
+    second = start_bot(bot_api, tmp_path, database)
+    try:
+        wait_for(lambda: handled() >= total, 60, "every update to be handled", second)
+        second.send_signal(signal.SIGTERM)
+        _, err = second.communicate(timeout=15)
+        assert second.returncode == 0, err
+    finally:
+        if second.poll() is None:
+            second.kill()
+            second.communicate(timeout=10)
+
+    with sqlite3.connect(database) as db:
+        keys = [int(k) for (k,) in db.execute("SELECT update_key FROM processedupdate")]
+        people = db.execute("SELECT external_id, locale, consent_at IS NOT NULL FROM person").fetchall()
+        dialogs = db.execute("SELECT chat_id, flow, step, data FROM dialogstate").fetchall()
+    assert sorted(keys) == list(range(11, 11 + total))
+    assert sorted(people) == sorted((str(w), "en", 1) for w in workers)
+    assert sorted((chat, flow, step) for chat, flow, step, _ in dialogs) == sorted(
+        (str(w), "new", "enterprise") for w in workers)
+    assert all(json.loads(data) == {"category": "wages"} for *_, data in dialogs)
