@@ -7,15 +7,14 @@ storage/reference/bac_giang.toml.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from typing import Any
 
-from sqlmodel import col, select
+from sqlmodel import select
 
 from storage.db import new_session
-from storage.models import Concern, OutboxMessage
+from storage.models import Concern
 from tests.chat import CODE, Chat, Screen, text_of
 from tests.flows import onboard, submit_concern
 
@@ -107,25 +106,3 @@ async def assign_to_labour(officer: Chat, code: str) -> list[Screen]:
     return await officer.choose(default_deadline(officer))
 
 
-async def choose_delivered(chat: Chat, label: str) -> list[Screen]:
-    """Pick a choice of a message that reached this person from the outbox (not a reply).
-
-    On Telegram that is the button of the delivered message. The terminal numbers a delivered
-    message's choices too, but a typed number is read against the choices of the chat's latest
-    *reply* (the stored dialog state), so the number would pick something else. There the person
-    types what the choice stands for instead: its key, a command, read from the stored outbox
-    message that carried the label.
-    """
-    if chat.kind == "telegram":
-        return await chat.choose(label)
-    assert any(label in s.options for s in chat.inbox), f"no choice {label!r} delivered to {chat.name}"
-    with new_session(chat.world.engine) as session:
-        sent = session.exec(select(OutboxMessage).where(
-            OutboxMessage.messenger == chat.kind, OutboxMessage.chat_id == chat.chat_id,
-            OutboxMessage.status == "sent").order_by(col(OutboxMessage.id).desc())).all()
-    for message in sent:
-        for key, shown in json.loads(message.options or "[]"):
-            if shown == label:
-                assert key.startswith("/"), key
-                return await chat.send(key)
-    raise AssertionError(f"no delivered message to {chat.name} offered {label!r}")

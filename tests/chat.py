@@ -9,6 +9,7 @@ number). What a test reads is a `Screen`: the text and the choice labels a perso
 from __future__ import annotations
 
 import itertools
+import json
 import re
 import time
 from collections.abc import Sequence
@@ -35,6 +36,7 @@ class Screen:
     text: str
     options: list[str] = field(default_factory=list)
     file: tuple[str, str] | None = None  # (kind, file id)
+    delivered: bool = False  # sent from the outbox (a message from someone else), not a reply
 
 
 def text_of(screens: Sequence[Screen]) -> str:
@@ -74,7 +76,11 @@ class Chat:
         raise NotImplementedError
 
     async def choose(self, label: str) -> list[Screen]:
-        """Pick a choice of the latest screen that offered it, by its label (button or number)."""
+        """Pick a choice of the latest screen with choices, by its label (button or number)."""
+        raise NotImplementedError
+
+    async def choose_delivered(self, label: str) -> list[Screen]:
+        """Pick a choice of the latest message from the outbox that offered it."""
         raise NotImplementedError
 
     async def send_file(self, kind: str, file_id: str, *, caption: str | None = None,
@@ -96,11 +102,18 @@ class Chat:
         """The labels of the latest screen that had choices."""
         return next((s.options for s in reversed(self.inbox) if s.options), [])
 
-    def _latest_with(self, label: str) -> Screen:
+    def _current(self, label: str) -> Screen:
+        """The latest screen with choices, which must offer `label` (an older one would be a stale choice)."""
+        screen = next((s for s in reversed(self.inbox) if s.options), None)
+        if screen is None or label not in screen.options:
+            raise AssertionError(f"{label!r} is not among the choices shown last to {self.name}: {self.last_options()}")
+        return screen
+
+    def _delivered_with(self, label: str) -> Screen:
         for screen in reversed(self.inbox):
-            if label in screen.options:
+            if screen.delivered and label in screen.options:
                 return screen
-        raise AssertionError(f"no choice {label!r} shown to {self.name}; last: {self.last_options()}")
+        raise AssertionError(f"no delivered message offered {label!r} to {self.name}")
 
     def person_row(self) -> Person:
         """This person as stored."""
@@ -170,20 +183,28 @@ class TelegramChat(Chat):
         """Feed one raw update (new or delivered again); the screens sent to this chat meanwhile."""
         from telegram import Update
 
-        api = self.telegram.api
-        before = len(api.calls)
         self.last_update = update
         app = self.telegram.app
         await app.process_update(Update.de_json(update, app.bot))
-        return self.telegram.collect(api.calls[before:])[self.chat_id]
+        return self.telegram.collect()[self.chat_id]
 
     async def send(self, text: str) -> list[Screen]:
         return await self.deliver(self._message(text=text))
 
     async def choose(self, label: str) -> list[Screen]:
-        screen = self._latest_with(label)
-        data = dict(self.buttons[id(screen)])[label]
-        return await self.press_data(data)
+        return await self._press(self._current(label), label)
+
+    async def choose_delivered(self, label: str) -> list[Screen]:
+        return await self._press(self._delivered_with(label), label)
+
+    async def press_old(self, label: str) -> list[Screen]:
+        """Press a button of an older message, still on screen in Telegram (the latest that has it)."""
+        screen = next((s for s in reversed(self.inbox) if label in s.options), None)
+        assert screen is not None, f"no button {label!r} was ever shown to {self.name}"
+        return await self._press(screen, label)
+
+    async def _press(self, screen: Screen, label: str) -> list[Screen]:
+        return await self.press_data(dict(self.buttons[id(screen)])[label])
 
     async def press_data(self, data: str) -> list[Screen]:
         """A callback query with this data, as from any button, old or made up."""
@@ -244,6 +265,7 @@ class TelegramWorld(World):
         self.api = api
         self.ids = UPDATE_IDS
         self.seen = 0  # api.calls already sorted into inboxes
+        self.draining = False
         from tests.fake_telegram import BOT_USER
 
         self.bot_user = BOT_USER
@@ -253,15 +275,15 @@ class TelegramWorld(World):
         self.chats[chat.chat_id] = chat
         return chat
 
-    def collect(self, calls: Sequence[Any]) -> dict[str, list[Screen]]:
+    def collect(self) -> dict[str, list[Screen]]:
         """Sort new Bot API sends into the chats' inboxes; the new screens per chat."""
-        from tests.fake_telegram import _SENDS
+        from tests.fake_telegram import SENDS
 
         fresh: dict[str, list[Screen]] = {key: [] for key in self.chats}
         for call in self.api.calls[self.seen:]:
-            if call.method not in _SENDS:
+            if call.method not in SENDS:
                 continue
-            screen = Screen(call.text, [label for label, _ in call.buttons])
+            screen = Screen(call.text, [label for label, _ in call.buttons], delivered=self.draining)
             kind = call.method[len("send"):].lower()
             if kind != "message":
                 screen.file = (kind, str(call.params.get(kind)))
@@ -273,12 +295,16 @@ class TelegramWorld(World):
             chat.inbox.append(screen)
             fresh[call.chat_id].append(screen)
         self.seen = len(self.api.calls)
-        del calls
         return fresh
 
     async def deliver_outbox(self) -> int:
-        sent = await self.app.bot_data["sender"].drain()
-        self.collect([])
+        self.collect()
+        self.draining = True
+        try:
+            sent = await self.app.bot_data["sender"].drain()
+            self.collect()
+        finally:
+            self.draining = False
         return int(sent)
 
     async def close(self) -> None:
@@ -300,8 +326,23 @@ class TerminalChat(Chat):
         return await self.terminal.type_line(self, text)
 
     async def choose(self, label: str) -> list[Screen]:
-        screen = self._latest_with(label)
+        screen = self._current(label)
+        assert not screen.delivered, "a delivered message's number is not typeable: use choose_delivered"
         return await self.send(str(screen.options.index(label) + 1))
+
+    async def choose_delivered(self, label: str) -> list[Screen]:
+        """A delivered message's numbers are not the chat's current choices (those are the latest
+        reply's), so the person types what the choice stands for: its command, read from the outbox."""
+        self._delivered_with(label)
+        from storage.models import OutboxMessage
+
+        with new_session(self.world.engine) as session:
+            sent = session.exec(select(OutboxMessage).where(
+                OutboxMessage.messenger == self.kind, OutboxMessage.chat_id == self.chat_id,
+                OutboxMessage.status == "sent").order_by(OutboxMessage.id.desc())).all()  # type: ignore[union-attr]
+        key = next(key for message in sent for key, shown in json.loads(message.options or "[]") if shown == label)
+        assert key.startswith("/"), key
+        return await self.send(key)
 
     async def send_file(self, kind: str, file_id: str, *, caption: str | None = None,
                         size: int | None = None) -> list[Screen]:
@@ -361,6 +402,7 @@ class TerminalWorld(World):
 
                     attachment = Attachment(message.file_kind, message.file_id)
                 screen = parse_rendered(render(Reply(message.text, options, attachment)))
+                screen.delivered = True
                 chat = self.chats.get(message.chat_id)
                 if chat is not None:
                     chat.inbox.append(screen)

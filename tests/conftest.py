@@ -13,7 +13,7 @@ import locales
 from bot.app import build_core, build_telegram_application
 from bot.config import Settings
 from handlers.dispatch import Core
-from tests.fake_telegram import FakeBotAPI, TelegramPerson
+from tests.fake_telegram import FakeBotAPI
 
 
 @pytest.fixture(autouse=True)
@@ -45,33 +45,6 @@ def core(settings: Settings) -> Core:
     return build_core(settings)
 
 
-class TelegramHarness:
-    """The real python-telegram-bot Application on a fake Bot API, and people to talk to it."""
-
-    def __init__(self, app: Any, api: FakeBotAPI, core: Core) -> None:
-        self.app = app
-        self.api = api
-        self.core = core
-
-    def person(self, user_id: int, first_name: str = "Lan", last_name: str = "Nguyễn",
-               language_code: str | None = "vi") -> TelegramPerson:
-        return TelegramPerson(self.app, self.api, user_id, first_name, last_name, language_code)
-
-    async def drain_outbox(self) -> int:
-        """Send what the outbox holds, as the scheduler would."""
-        return await self.app.bot_data["sender"].drain()
-
-
-@pytest.fixture
-async def telegram(core: Core, settings: Settings) -> AsyncIterator[TelegramHarness]:
-    api = FakeBotAPI()
-    app = build_telegram_application(settings, core, request=api, rate_limit=False)
-    await app.initialize()
-    yield TelegramHarness(app, api, core)
-    await app.shutdown()
-    core.engine.dispose()
-
-
 @pytest.fixture
 def make_core(tmp_path: Path) -> Callable[..., Core]:
     """Build a core on the test's database with setting overrides (e.g. a low flood limit)."""
@@ -80,19 +53,6 @@ def make_core(tmp_path: Path) -> Callable[..., Core]:
         return build_core(make_settings(tmp_path, **overrides))
 
     return build
-
-
-@pytest.fixture
-async def loop(tmp_path: Path) -> AsyncIterator[TelegramHarness]:
-    """A Telegram app whose settings name user 1 as admin (see tests/cast.py)."""
-    settings = make_settings(tmp_path, admin_ids="telegram:1")
-    core = build_core(settings)
-    api = FakeBotAPI()
-    app = build_telegram_application(settings, core, request=api, rate_limit=False)
-    await app.initialize()
-    yield TelegramHarness(app, api, core)
-    await app.shutdown()
-    core.engine.dispose()
 
 
 @asynccontextmanager

@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel, select
 
 from storage.db import new_session
+from storage.models import Person
 from tests.chat import Chat, Screen, codes_in, text_of
 
 DESCRIPTION = "Công ty nợ lương tháng 6 và tháng 7 của công nhân."
@@ -30,6 +31,13 @@ def rows(engine: Engine, model: type[Row]) -> list[Row]:
     """Every stored row of a table, read on a fresh session (what another process would see)."""
     with new_session(engine) as session:
         return list(session.exec(select(model)))
+
+
+def person_row(engine: Engine, messenger: str, external_id: str | int) -> Person:
+    """A person as stored, by messenger account."""
+    with new_session(engine) as session:
+        return session.exec(select(Person).where(
+            Person.messenger == messenger, Person.external_id == str(external_id))).one()
 
 
 async def onboard(chat: Chat, language: str = "en") -> list[Screen]:

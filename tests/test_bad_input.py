@@ -227,7 +227,7 @@ async def test_very_long_text_outside_a_dialog_is_fine(world) -> None:
 
 async def test_button_from_an_earlier_step_gets_a_clear_reply_and_the_current_step(telegram_world) -> None:
     lan = await at_step(telegram_world, 825, "place")
-    replies = await lan.choose("Housing and rented rooms")  # on the topic question, step 1
+    replies = await lan.press_old("Housing and rented rooms")  # on the topic question, step 1
     assert EARLIER in text_of(replies)
     assert options_of(replies)[0] == "Đình Trám Industrial Park"  # the place step, asked again
     state = lan.dialog()
@@ -238,10 +238,10 @@ async def test_button_from_a_finished_dialog_gets_a_clear_reply(telegram_world) 
     lan = telegram_world.person(826)
     await onboard(lan, "en")
     await submit_concern(lan)
-    replies = await lan.choose("Fully anonymous")  # on the sent concern's step 6
+    replies = await lan.press_old("Fully anonymous")  # on the sent concern's step 6
     assert EARLIER in text_of(replies)
     assert options_of(replies) == MENU
-    replies = await lan.choose("Send")  # on its summary
+    replies = await lan.press_old("Send")  # on its summary
     assert EARLIER in text_of(replies)
     assert len(rows(telegram_world.engine, Concern)) == 1
 
@@ -313,8 +313,8 @@ async def test_daily_limit_also_holds_for_a_dialog_started_before_the_limit(tmp_
         await onboard(lan, "en")
         await reach_summary(lan)  # a first dialog left at its summary...
         await submit_concern(lan)  # ...then /new again and sent
-        # "Send" once more: the button of a summary on Telegram, its number typed on the terminal.
-        replies = await lan.choose("Send")
+        # "Send" once more: the old summary's button on Telegram, the word typed on the terminal.
+        replies = await (lan.press_old("Send") if kind == "telegram" else lan.send("Send"))
         assert len(rows(world.engine, Concern)) == 1
         assert not codes_in(replies)
 

@@ -17,7 +17,6 @@ from tests.cast import (
     WORKER,
     assign_to_labour,
     cases,
-    choose_delivered,
     concern,
     delivered,
     invite,
@@ -64,7 +63,7 @@ async def test_officer_question_and_worker_reply_stay_anonymous(world: Any) -> N
     question = (await delivered(world))[WORKER][-1]
     assert "Bạn làm ở phân xưởng nào?" in question.text and "Minh" not in question.text
     assert question.options == ["Reply"]
-    await choose_delivered(cast.worker, "Reply")
+    await cast.worker.choose_delivered("Reply")
     await cast.worker.send("Phân xưởng may số 3.")
     relayed = texts((await delivered(world))[OFFICER])[-1]
     assert "Phân xưởng may số 3." in relayed
@@ -106,7 +105,7 @@ async def test_reopen_after_answer_returns_to_queue(world: Any) -> None:
     await cast.officer.send(f"/relay {code}")
     await cast.officer.send(f"/resolve {code}")
     await world.deliver_outbox()
-    await choose_delivered(cast.worker, "Not resolved")
+    await cast.worker.choose_delivered("Not resolved")
     await cast.worker.send("Đến nay công ty vẫn chưa trả lương.")
     assert concern(world, code).status == "reopened"
     queue = await cast.officer.send("/queue")
@@ -158,7 +157,7 @@ async def test_extension_request_approved_moves_the_deadline(world: Any) -> None
     request = (await delivered(world))[OFFICER][-1]
     assert "Sở Tài chính" in request.text
     assert request.options == ["Đồng ý", "Từ chối"]  # Approve, Refuse
-    approved = await choose_delivered(cast.officer, "Đồng ý")
+    approved = await cast.officer.choose_delivered("Đồng ý")
     assert "31/12/2099" in text_of(approved)
     with new_session(world.engine) as session:
         assignment = session.exec(select(Assignment)).one()

@@ -20,7 +20,6 @@ from tests.cast import (
     PAYSLIP,
     WORKER,
     assign_to_labour,
-    choose_delivered,
     delivered,
     invite,
     staff_up,
@@ -77,7 +76,7 @@ async def test_worker_to_two_agencies_and_back(world: Any) -> None:
     assert "Answer to your concern" in seen  # in the worker's language
     assert any(s.file == ("document", "bhxh-reply-pdf") for s in received)
 
-    await choose_delivered(cast.worker, "Rate the answer")
+    await cast.worker.choose_delivered("Rate the answer")
     thanks = await cast.worker.choose("5")
     assert "Thank you" in thanks[0].text
     with new_session(world.engine) as session:

@@ -17,7 +17,7 @@ from sqlmodel import select as sql_select
 
 from storage.db import new_session
 from storage.models import Concern, DialogState, Person
-from tests.worker_flow import CODE
+from tests.chat import CODE
 
 pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
 

@@ -12,10 +12,11 @@ from pathlib import Path
 from sqlmodel import select
 
 from bot.channels.terminal import render, run_terminal
-from handlers.core import Attachment, Option, Reply
+from handlers.core import Attachment, Choice, Option, Reply
 from storage.db import create_db_engine, new_session
 from storage.models import Concern, Person
-from tests.worker_flow import CODE, person_row, rows
+from tests.chat import CODE
+from tests.flows import person_row, rows
 
 NUMBERED = re.compile(r"^  (\d+)\. (.+)$", re.MULTILINE)
 
@@ -71,7 +72,7 @@ def test_end_of_input_ends_the_shell_and_keeps_the_dialog(core) -> None:
 
 
 def test_render_numbers_choices_and_names_files() -> None:
-    text = render(Reply("Chọn:", [Option("a", "Một"), Option("b", "Hai")], Attachment("photo", "f-1")))
+    text = render(Reply("Chọn:", [Option(Choice("a"), "Một"), Option(Choice("b"), "Hai")], Attachment("photo", "f-1")))
     assert text == "Chọn:\n[photo: f-1]\n  1. Một\n  2. Hai"
 
 
