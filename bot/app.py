@@ -74,7 +74,7 @@ def build_telegram_application(
     application.bot_data.update(
         core=core, host=host, channel=channel, catalogs=core.catalogs,
         sender=OutboxSender(core.engine, {channel.messenger: channel.deliver}),
-        outbox_interval=settings.outbox_interval_seconds,
+        outbox_interval=settings.outbox_interval_seconds, outbox_keep_days=settings.outbox_keep_days,
     )
     application.add_handler(TypeHandler(Update, on_update))
     application.add_error_handler(error_handler)
@@ -91,7 +91,8 @@ async def start_services(application: Application) -> None:
     core.invitation_links[channel.messenger] = channel.invitation_link
     await channel.set_command_menus(core.catalogs, core.policy.default_locale)
     application.bot_data["scheduler"] = start_scheduler(
-        core.engine, sender, interval_seconds=application.bot_data["outbox_interval"])
+        core.engine, sender, interval_seconds=application.bot_data["outbox_interval"],
+        keep_sent_days=application.bot_data["outbox_keep_days"])
 
     def kick_sender() -> None:
         application.create_task(sender.drain())

@@ -36,6 +36,7 @@ class Settings(BaseSettings):
     default_deadline_days: int = Field(30, ge=1)
     reopen_days: int = Field(30, ge=1)
     outbox_interval_seconds: float = Field(2.0, gt=0)
+    outbox_keep_days: int = Field(30, ge=1)  # delivered messages are deleted after this
     # Threads that run the store's work off the event loop (default: 1 for SQLite, 8 for PostgreSQL).
     store_threads: int | None = Field(None, ge=0, le=64)
     # FULL makes every commit durable against power loss, not only against a killed process.

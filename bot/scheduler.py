@@ -14,7 +14,7 @@ from bot.channels import Delivery
 from storage.db import new_session
 from storage.dialogs import prune_processed_updates
 from storage.models import OutboxMessage
-from storage.outbox import due_messages, mark_failed, mark_sent
+from storage.outbox import due_messages, mark_failed, mark_sent, purge_sent
 
 log = logging.getLogger(__name__)
 BATCH = 50
@@ -53,15 +53,19 @@ class OutboxSender:
                     return sent
 
 
-def start_scheduler(engine: Engine, sender: OutboxSender, *, interval_seconds: float) -> AsyncIOScheduler:
+def start_scheduler(engine: Engine, sender: OutboxSender, *, interval_seconds: float,
+                    keep_sent_days: int = 30) -> AsyncIOScheduler:
     """Start the jobs on the running event loop."""
     scheduler = AsyncIOScheduler(timezone="UTC")
     scheduler.add_job(sender.drain, "interval", seconds=interval_seconds, id="outbox",
                       max_instances=1, coalesce=True)
 
     def prune() -> None:
+        # Old update ids (no messenger redelivers after days) and delivered messages: the history
+        # of a concern is in its own tables; what is kept here would only grow and hold names.
         with new_session(engine) as session:
             prune_processed_updates(session=session, older_than=timedelta(days=7))
+            purge_sent(session=session, older_than=timedelta(days=keep_sent_days))
 
     scheduler.add_job(prune, "interval", hours=6, id="prune-updates", max_instances=1, coalesce=True)
     scheduler.start()

@@ -17,7 +17,7 @@ def create_db_engine(url: str, *, synchronous: str = "FULL") -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         engine = create_engine(url, pool_pre_ping=True)
-        SQLModel.metadata.create_all(engine)
+        create_schema(engine)
         return engine
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
@@ -33,8 +33,16 @@ def create_db_engine(url: str, *, synchronous: str = "FULL") -> Engine:
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
 
-    SQLModel.metadata.create_all(engine)
+    create_schema(engine)
     return engine
+
+
+def create_schema(engine: Engine) -> None:
+    """Create missing tables, and indexes added since an existing table was made."""
+    SQLModel.metadata.create_all(engine)
+    for table in SQLModel.metadata.sorted_tables:
+        for index in table.indexes:
+            index.create(engine, checkfirst=True)
 
 
 def new_session(engine: Engine) -> Session:

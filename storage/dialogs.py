@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import Table, bindparam, delete
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import CursorResult
 from sqlmodel import Session, col
 
 from storage.models import DialogState, ProcessedUpdate, utcnow
@@ -76,9 +75,10 @@ def drop_dialog(state: Dialog, *, session: Session) -> None:
 # INSERT ... ON CONFLICT DO NOTHING: one statement claims the update; no row inserted means it
 # was handled before (also when another process claimed it a moment ago).
 _PROCESSED: Table = ProcessedUpdate.__table__  # type: ignore[attr-defined]
+# RETURNING, not rowcount: psycopg reports -1 rows for ON CONFLICT DO NOTHING.
 _CLAIM = {
-    "sqlite": sqlite_insert(_PROCESSED).on_conflict_do_nothing(),
-    "postgresql": postgresql_insert(_PROCESSED).on_conflict_do_nothing(),
+    "sqlite": sqlite_insert(_PROCESSED).on_conflict_do_nothing().returning(_PROCESSED.c.update_key),
+    "postgresql": postgresql_insert(_PROCESSED).on_conflict_do_nothing().returning(_PROCESSED.c.update_key),
 }
 
 
@@ -87,7 +87,7 @@ def claim_update(messenger: str, update_key: str, *, session: Session) -> bool:
     claim = _CLAIM.get(session.get_bind().dialect.name)
     if claim is not None:
         result = session.execute(claim, {"messenger": messenger, "update_key": update_key, "at": utcnow()})
-        return bool(cast(CursorResult[Any], result).rowcount)
+        return result.first() is not None
     if session.get(ProcessedUpdate, (messenger, update_key)) is not None:
         return False
     session.add(ProcessedUpdate(messenger=messenger, update_key=update_key))

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import DateTime, String, TypeDecorator, UniqueConstraint
+from sqlalchemy import DateTime, Index, String, TypeDecorator, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -186,7 +186,7 @@ class StatusChange(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     concern_id: int = Field(foreign_key="concern.id", index=True)
     # None when the actor is the author of an anonymous concern, or the system.
-    actor_id: int | None = Field(default=None, foreign_key="person.id")
+    actor_id: int | None = Field(default=None, foreign_key="person.id", index=True)  # /forget finds them
     actor_role: str = Field(max_length=16)
     from_status: Status | None = Field(default=None, sa_type=EnumText(Status))
     to_status: Status = Field(sa_type=EnumText(Status))
@@ -208,7 +208,9 @@ class CaseNote(SQLModel, table=True):
 class Assignment(SQLModel, table=True):
     """A concern handed to one agency, with a deadline and, later, the agency's written answer."""
 
-    __table_args__ = (UniqueConstraint("concern_id", "agency_code"),)
+    # An agency's list (/mine) and the reminder sweep read pending assignments by deadline.
+    __table_args__ = (UniqueConstraint("concern_id", "agency_code"),
+                      Index("ix_assignment_agency_status_deadline", "agency_code", "status", "deadline"))
     id: int | None = Field(default=None, primary_key=True)
     concern_id: int = Field(foreign_key="concern.id", index=True)
     agency_code: str = Field(max_length=32, index=True)
@@ -257,7 +259,7 @@ class ProcessedUpdate(SQLModel, table=True):
 
     messenger: str = Field(primary_key=True, max_length=16)
     update_key: str = Field(primary_key=True, max_length=128)
-    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)  # pruned by age
 
 
 class OutboxMessage(SQLModel, table=True):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta
 
+from sqlalchemy import delete
 from sqlmodel import Session, col, select
 
 from storage.models import OutboxMessage, Person, utcnow
@@ -60,6 +61,15 @@ def mark_failed(message: OutboxMessage, error: str, *, session: Session, permane
         message.next_attempt_at = utcnow() + timedelta(seconds=min(3600, 5 * 4**message.attempts))
     session.add(message)
     session.commit()
+
+
+def purge_sent(*, session: Session, older_than: timedelta, now: datetime | None = None) -> int:
+    """Delete delivered messages older than this (undeliverable ones stay for officers to see)."""
+    cutoff = (now or utcnow()) - older_than
+    result = session.execute(delete(OutboxMessage).where(
+        col(OutboxMessage.status) == "sent", col(OutboxMessage.created_at) < cutoff))
+    session.commit()
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def failed_messages(*, session: Session, limit: int = 20) -> list[OutboxMessage]:

@@ -7,6 +7,9 @@ import unicodedata
 from importlib import resources
 from pathlib import Path
 
+from sqlalchemy import Table
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
 from storage.models import Enterprise, ReferenceItem
@@ -94,10 +97,23 @@ def search_key(text: str) -> str:
     return " ".join(words)
 
 
+_ENTERPRISE: Table = Enterprise.__table__  # type: ignore[attr-defined]
+# One statement, so two workers naming the same new enterprise at once cannot collide on its key.
+_REMEMBER = {
+    "sqlite": sqlite_insert(_ENTERPRISE).on_conflict_do_nothing(index_elements=["search_key"]),
+    "postgresql": postgresql_insert(_ENTERPRISE).on_conflict_do_nothing(index_elements=["search_key"]),
+}
+
+
 def remember_enterprise(name: str, *, session: Session) -> None:
-    """Store an enterprise name so later workers are offered it."""
+    """Store an enterprise name so later workers are offered it (a name already known is kept)."""
     key = search_key(name)
-    if key and session.exec(select(Enterprise).where(Enterprise.search_key == key)).first() is None:
+    if not key:
+        return
+    upsert = _REMEMBER.get(session.get_bind().dialect.name)
+    if upsert is not None:
+        session.execute(upsert, {"name": name, "search_key": key})
+    elif session.exec(select(Enterprise).where(Enterprise.search_key == key)).first() is None:
         session.add(Enterprise(name=name, search_key=key))
 
 
