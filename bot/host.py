@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
-from handlers.core import Incoming, Reply
-from handlers.dispatch import Core
+from handlers.core import Incoming
+from handlers.dispatch import Core, Outcome
+
+T = TypeVar("T")
 
 
 class Host:
@@ -22,15 +25,22 @@ class Host:
         self._executor = ThreadPoolExecutor(threads, thread_name_prefix="store") if threads > 0 else None
         self.on_queued: Callable[[], None] | None = None  # the outbox sender's kick, once it runs
 
-    async def handle(self, incoming: Incoming) -> list[Reply]:
-        """Handle one event; its replies once everything it changed is committed."""
-        if self._executor is None:
-            outcome = self.core.handle(incoming)
-        else:
-            outcome = await asyncio.get_running_loop().run_in_executor(self._executor, self.core.handle, incoming)
+    async def handle(self, incoming: Incoming) -> Outcome:
+        """Handle one event; its outcome once everything it changed is committed."""
+        outcome = await self._run(self.core.handle, incoming)
         if outcome.queued and self.on_queued is not None:
             self.on_queued()
-        return outcome.replies
+        return outcome
+
+    async def shown(self, outcome: Outcome) -> None:
+        """The channel has shown the outcome's replies (replies kept in a receipt may go)."""
+        if outcome.receipts:
+            await self._run(self.core.shown, outcome)
+
+    async def _run(self, work: Callable[[Any], T], argument: Any) -> T:
+        if self._executor is None:
+            return work(argument)
+        return await asyncio.get_running_loop().run_in_executor(self._executor, work, argument)
 
     def close(self) -> None:
         """Wait for running events, then stop the threads."""

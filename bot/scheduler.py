@@ -13,11 +13,21 @@ from sqlalchemy.engine import Engine
 from bot.channels import Delivery
 from storage.db import new_session
 from storage.dialogs import prune_processed_updates
-from storage.models import OutboxMessage
-from storage.outbox import due_messages, mark_failed, mark_sent, purge_sent
+from storage.models import OutboxMessage, row_id, utcnow
+from storage.outbox import (
+    drop_receipts,
+    due_messages,
+    mark_failed,
+    mark_sent,
+    messages_of,
+    purge_sent,
+    receipts_left,
+)
 
 log = logging.getLogger(__name__)
 BATCH = 50
+# A receipt younger than this may still be shown by the process that wrote it.
+RECEIPT_GRACE = timedelta(seconds=60)
 
 Deliver = Callable[[OutboxMessage], Awaitable[Delivery]]
 
@@ -29,11 +39,13 @@ class OutboxSender:
         self.engine = engine
         self.channels = channels
         self._lock = asyncio.Lock()
+        self.started_at = utcnow()
 
     async def drain(self) -> int:
         """Send everything due, for the messengers that have a channel; one drain at a time."""
         sent = 0
         async with self._lock:
+            await self._show_receipts_left()
             while True:
                 with new_session(self.engine) as session:
                     batch = due_messages(list(self.channels), session=session, limit=BATCH)
@@ -51,6 +63,19 @@ class OutboxSender:
                             mark_failed(message, error or "?", session=session, permanent=permanent)
                 if len(batch) < BATCH:
                     return sent
+
+
+    async def _show_receipts_left(self) -> None:
+        """Show replies a process committed but never confirmed shown: it died, or the send failed."""
+        before = max(self.started_at, utcnow() - RECEIPT_GRACE)
+        with new_session(self.engine) as session:
+            left = receipts_left(list(self.channels), session=session, before=before)
+        for receipt in left:
+            results = [await self.channels[receipt.messenger](message) for message in messages_of(receipt)]
+            if all(ok for ok, _, _ in results) or any(permanent for _, _, permanent in results):
+                with new_session(self.engine) as session:
+                    drop_receipts([row_id(receipt)], session=session)
+                log.info("replies kept in receipt %s shown after all", receipt.id)
 
 
 def start_scheduler(engine: Engine, sender: OutboxSender, *, interval_seconds: float,

@@ -212,6 +212,7 @@ class Context:
     quota: Quota
     invitation_links: InvitationLinks = field(default_factory=dict)
     forget_dialog: bool = False  # drop the chat's dialog row instead of stamping it
+    must_show: bool = False  # keep the replies in the store until the channel has shown them
     replies: list[Reply] = field(default_factory=list)
 
     def say(self, text: str, options: list[Option] | None = None, *, columns: int = 1,

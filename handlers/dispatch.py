@@ -30,7 +30,8 @@ from handlers.routing import Routes
 from locales import Catalogs
 from storage.db import new_session
 from storage.dialogs import claim_update, drop_dialog, load_dialog, save_dialog
-from storage.models import OutboxMessage, Role, utcnow
+from storage.models import OutboxMessage, Role, row_id, utcnow
+from storage.outbox import add_receipt, drop_receipts
 from storage.people import find_person, get_or_create_person, set_role
 
 log = logging.getLogger(__name__)
@@ -99,6 +100,7 @@ class Outcome:
 
     replies: list[Reply] = field(default_factory=list)
     queued: bool = False  # outbox messages were committed: the sender may start now
+    receipts: list[int] = field(default_factory=list)  # to drop once the replies are shown
 
 
 class Core:
@@ -170,6 +172,10 @@ class Core:
                     options=shown, session=session,
                 )
             queued = any(isinstance(obj, OutboxMessage) for obj in session.new)
+            receipts = []
+            if ctx.must_show and ctx.replies:
+                replies = [(r.text, [(o.key, o.label) for o in r.options]) for r in ctx.replies]
+                receipts.append(row_id(add_receipt(incoming.messenger, incoming.chat_id, replies, session=session)))
             try:
                 session.commit()
             except IntegrityError:
@@ -177,7 +183,13 @@ class Core:
                 session.rollback()
                 log.info("update %s already handled elsewhere", incoming.update_key)
                 return Outcome()
-            return Outcome(ctx.replies, queued)
+            return Outcome(ctx.replies, queued, receipts)
+
+    def shown(self, outcome: Outcome) -> None:
+        """The channel showed an outcome's replies: forget its receipts."""
+        if outcome.receipts:
+            with new_session(self.engine) as session:
+                drop_receipts(outcome.receipts, session=session)
 
     def _route(self, ctx: Context) -> None:
         incoming = ctx.incoming

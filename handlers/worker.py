@@ -554,6 +554,9 @@ def submit(ctx: Context) -> None:
     # The chat's dialog row would otherwise be stamped in the same instant as an anonymous
     # concern, tying the two together for anyone reading the database.
     ctx.forget_dialog = anonymous
+    # An anonymous author can learn the code nowhere else: it must reach them even if the process
+    # dies between this commit and the reply.
+    ctx.must_show = anonymous
     code = concern.tracking_code
     ctx.say(ctx.t("Your concern has been sent.\nTracking code: {code}", code=code))
     if anonymous:

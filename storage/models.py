@@ -242,6 +242,19 @@ class Invitation(SQLModel, table=True):
     used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
+class Receipt(SQLModel, table=True):
+    """Replies that must reach a person even if the process dies before showing them.
+
+    Kept only until the replies are shown (an anonymous author's tracking code: without it the
+    concern could never be followed), so no lasting link between the chat and the concern remains."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    messenger: str = Field(max_length=16)
+    chat_id: str = Field(max_length=64)
+    replies: str  # JSON: [[text, [[key, label], ...]], ...]
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+
+
 class DialogState(SQLModel, table=True):
     """Where one chat is in a dialog, and the choices last shown to it; survives restarts."""
 

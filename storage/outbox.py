@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete
 from sqlmodel import Session, col, select
 
-from storage.models import OutboxMessage, Person, utcnow
+from storage.models import OutboxMessage, Person, Receipt, utcnow
 
 MAX_ATTEMPTS = 10
 
@@ -70,6 +70,36 @@ def purge_sent(*, session: Session, older_than: timedelta, now: datetime | None 
         col(OutboxMessage.status) == "sent", col(OutboxMessage.created_at) < cutoff))
     session.commit()
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+def add_receipt(messenger: str, chat_id: str, replies: list[tuple[str, list[tuple[str, str]]]], *,
+                session: Session) -> Receipt:
+    """Keep replies until they are shown: (text, [(key, label)]) each."""
+    receipt = Receipt(messenger=messenger, chat_id=chat_id,
+                      replies=json.dumps([[text, [list(o) for o in options]] for text, options in replies],
+                                         ensure_ascii=False))
+    session.add(receipt)
+    session.flush()
+    return receipt
+
+
+def drop_receipts(ids: list[int], *, session: Session) -> None:
+    """Forget receipts whose replies have been shown."""
+    session.execute(delete(Receipt).where(col(Receipt.id).in_(ids)))
+    session.commit()
+
+
+def receipts_left(messengers: list[str], *, session: Session, before: datetime) -> list[Receipt]:
+    """Receipts written before this time and never confirmed shown (their process died)."""
+    query = select(Receipt).where(col(Receipt.messenger).in_(messengers), col(Receipt.created_at) < before)
+    return list(session.exec(query.order_by(col(Receipt.id))))
+
+
+def messages_of(receipt: Receipt) -> list[OutboxMessage]:
+    """A receipt's replies as messages to send (not stored)."""
+    return [OutboxMessage(messenger=receipt.messenger, chat_id=receipt.chat_id, text=text,
+                          options=json.dumps(options, ensure_ascii=False))
+            for text, options in json.loads(receipt.replies)]
 
 
 def failed_messages(*, session: Session, limit: int = 20) -> list[OutboxMessage]:

@@ -382,7 +382,9 @@ class TerminalWorld(World):
         incoming = Incoming(messenger="terminal", chat_id=chat.chat_id, user_id=chat.chat_id,
                             display_name=chat.name, language_code=chat.language, text=text,
                             attachment=attachment)
-        screens = [parse_rendered(render(reply)) for reply in self.core.handle(incoming).replies]
+        outcome = self.core.handle(incoming)
+        screens = [parse_rendered(render(reply)) for reply in outcome.replies]
+        self.core.shown(outcome)
         chat.inbox.extend(screens)
         return screens
 

@@ -46,6 +46,9 @@ class FakeBotServer:
         self.updates: list[dict[str, Any]] = []
         self.new_update = threading.Condition(self.lock)
         self._message_ids = iter(range(1000, 10**9))
+        self.hold: str | None = None  # a sendMessage whose text contains this never gets an answer
+        self.held = threading.Event()
+        self.release = threading.Event()
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05},
@@ -59,6 +62,7 @@ class FakeBotServer:
         self.thread.start()
 
     def stop(self) -> None:
+        self.release.set()
         self.httpd.shutdown()
         self.httpd.server_close()
         self.thread.join(timeout=5)
@@ -73,6 +77,10 @@ class FakeBotServer:
             return list(self.calls)
 
     def answer(self, method: str, params: dict[str, Any]) -> Any:
+        if method == "sendMessage" and self.hold and self.hold in str(params.get("text", "")):
+            self.held.set()
+            self.release.wait()  # the bot waits for an answer that never comes (it is killed meanwhile)
+            return True
         with self.lock:
             self.calls.append((method, params))
         if method == "getMe":
@@ -281,3 +289,53 @@ def test_killed_in_a_burst_loses_no_update_and_handles_none_twice(bot_api: FakeB
     assert sorted((chat, flow, step) for chat, flow, step, _ in dialogs) == sorted(
         (str(w), "new", "enterprise") for w in workers)
     assert all(json.loads(data) == {"category": "wages"} for *_, data in dialogs)
+
+
+def test_anonymous_code_reaches_its_author_after_a_kill_between_commit_and_reply(
+        bot_api: FakeBotServer, tmp_path: Path) -> None:
+    """The reply with the code is held by the Bot API until the bot is killed: the concern is
+    committed, the code was never shown. After the restart the author gets it all the same, and
+    nothing is left in the store that ties the chat to the concern."""
+    database = tmp_path / "kn.db"
+    worker = 6001
+    script = ["/start", "2", "1", "/new", "1", "Công ty TNHH Minh Phát", "1",
+              "Công ty nợ lương tháng 6 và tháng 7 của công nhân.", "1", "2", "1"]  # ... anonymous, Send
+    for number, text in enumerate(script, 1):
+        bot_api.queue(_text_update(100 + number, worker, text))
+    bot_api.hold = "Tracking code"
+
+    first = start_bot(bot_api, tmp_path, database)
+    try:
+        wait_for(bot_api.held.is_set, 30, "the reply with the tracking code", first)
+    finally:
+        first.kill()
+        first.communicate(timeout=10)
+    with sqlite3.connect(database) as db:
+        codes = [code for (code,) in db.execute("SELECT tracking_code FROM concern WHERE author_id IS NULL")]
+        assert db.execute("SELECT count(*) FROM receipt").fetchone()[0] == 1
+    assert len(codes) == 1
+    assert not [p for m, p in bot_api.recorded() if m == "sendMessage" and codes[0] in str(p.get("text"))]
+
+    bot_api.hold = None
+    second = start_bot(bot_api, tmp_path, database)
+    try:
+        shown = wait_for(sent_to_worker_id(bot_api, worker, codes[0]), 30, "the code after the restart", second)
+        assert "Tracking code" in shown[0]["text"]
+        second.send_signal(signal.SIGTERM)
+        second.communicate(timeout=15)
+    finally:
+        if second.poll() is None:
+            second.kill()
+            second.communicate(timeout=10)
+    with sqlite3.connect(database) as db:
+        assert db.execute("SELECT count(*) FROM receipt").fetchone()[0] == 0
+        assert db.execute("SELECT count(*) FROM concern").fetchone()[0] == 1
+        assert db.execute("SELECT count(*) FROM dialogstate WHERE chat_id = ?", (str(worker),)).fetchone()[0] == 0
+
+
+def sent_to_worker_id(server: FakeBotServer, user_id: int, needle: str) -> Callable[[], list[dict[str, Any]]]:
+    def find() -> list[dict[str, Any]]:
+        return [params for method, params in server.recorded()
+                if method == "sendMessage" and str(params.get("chat_id")) == str(user_id)
+                and needle in str(params.get("text", ""))]
+    return find

@@ -108,7 +108,7 @@ class TelegramChannel:
     async def on_update(self, update: Update) -> None:
         """Handle any update: normalise it, let the core decide, render the replies."""
         incoming = to_incoming(update)
-        replies = await self.host.handle(incoming) if incoming is not None else []
+        outcome = await self.host.handle(incoming) if incoming is not None else None
         if update.callback_query is not None:
             # Answered after the update is handled (or found handled already): a press delivered
             # twice or late still gets its reply once; Telegram refuses answers to old queries.
@@ -116,8 +116,9 @@ class TelegramChannel:
                 await update.callback_query.answer()
             except TelegramError as exc:
                 log.info("could not answer callback query: %s", exc)
-        if incoming is not None:
-            await self.send_replies(incoming, replies)
+        if incoming is not None and outcome is not None:
+            await self.send_replies(incoming, outcome.replies)
+            await self.host.shown(outcome)
 
     async def send_replies(self, incoming: Incoming, replies: list[Reply]) -> None:
         """Send each reply to the chat the event came from."""

@@ -85,7 +85,9 @@ async def _converse(core: Core, stdin: TextIO, stdout: TextIO, *, user_id: str, 
         if not line:
             break
         incoming = channel.incoming(line.rstrip("\n"), display_name=display_name)
-        await channel.send_replies(incoming, await host.handle(incoming))
+        outcome = await host.handle(incoming)
+        await channel.send_replies(incoming, outcome.replies)
+        await host.shown(outcome)
         await sender.drain()  # in a shell, every terminal person is here
 
 
