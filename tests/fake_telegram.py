@@ -54,6 +54,7 @@ class FakeBotAPI(BaseRequest):
         self.calls: list[Call] = []
         self.blocked: set[str] = set()
         self.flaky: set[str] = set()
+        self.old_queries = False  # answerCallbackQuery fails as for a press answered too late
         self._ids = itertools.count(1)
 
     async def initialize(self) -> None:
@@ -76,6 +77,10 @@ class FakeBotAPI(BaseRequest):
         if name in SENDS and chat in self.blocked:
             return 403, json.dumps({"ok": False, "error_code": 403,
                                     "description": "Forbidden: bot was blocked by the user"}).encode()
+        if name == "answerCallbackQuery" and self.old_queries:
+            self.calls.append(Call(name, params))
+            return 400, json.dumps({"ok": False, "error_code": 400, "description": (
+                "Bad Request: query is too old and response timeout expired or query id is invalid")}).encode()
         if name in SENDS and chat in self.flaky:
             return 502, json.dumps({"ok": False, "error_code": 502, "description": "Bad Gateway"}).encode()
         self.calls.append(Call(name, params))
