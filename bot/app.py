@@ -16,6 +16,7 @@ from handlers import admin, agency, officer, worker
 from handlers.core import Policy
 from handlers.dispatch import Core
 from handlers.routing import Routes
+from handlers.rules.calendar import Calendar, ReminderPolicy
 from locales import Catalogs
 from storage.db import create_db_engine, new_session
 from storage.reference import read_reference_file, sync_reference
@@ -32,6 +33,11 @@ def build_policy(settings: Settings) -> Policy:
         flood_messages=settings.flood_messages, flood_window_seconds=settings.flood_window_seconds,
         daily_concern_limit=settings.daily_concern_limit, invitation_days=settings.invitation_days,
         default_deadline_days=settings.default_deadline_days, reopen_days=settings.reopen_days,
+        reminders=ReminderPolicy(
+            calendar=Calendar(extra_days_off=settings.extra_days_off), hour=settings.reminder_time,
+            stages=settings.reminder_stages, escalation_every_days=settings.escalation_every_days,
+            arrivals_minutes=settings.new_concerns_every_minutes, working_hours=settings.working_hours,
+            quiet_hours=settings.quiet_hours),
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime, time
 from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -37,6 +38,15 @@ class Settings(BaseSettings):
     reopen_days: int = Field(30, ge=1)
     outbox_interval_seconds: float = Field(2.0, gt=0)
     outbox_keep_days: int = Field(30, ge=1)  # delivered messages are deleted after this
+    # Reminders (see README): local times, working days before a deadline, days off besides holidays.
+    reminder_time: time = time(8, 0)
+    reminder_stages: Annotated[tuple[int, ...], NoDecode] = (7, 3, 1, 0)
+    escalation_every_days: int = Field(7, ge=1)
+    new_concerns_every_minutes: int = Field(30, ge=0)
+    working_hours: Annotated[tuple[time, time], NoDecode] = (time(8, 0), time(17, 0))
+    quiet_hours: Annotated[tuple[time, time], NoDecode] = (time(21, 0), time(7, 0))
+    extra_days_off: Annotated[frozenset[date], NoDecode] = frozenset()
+    sweep_seconds: float = Field(60, gt=0)
     # Threads that run the store's work off the event loop (default: 1 for SQLite, 8 for PostgreSQL).
     store_threads: int | None = Field(None, ge=0, le=64)
     # FULL makes every commit durable against power loss, not only against a killed process.
@@ -71,6 +81,39 @@ class Settings(BaseSettings):
     def _supported_database(cls, value: str) -> str:
         if not value.startswith(("sqlite:", "postgresql")):
             raise ValueError("must start with sqlite:/// or postgresql+psycopg://")
+        return value
+
+    @field_validator("reminder_stages", mode="before")
+    @classmethod
+    def _stages(cls, value: object) -> object:
+        if isinstance(value, str):
+            stages = tuple(sorted({int(part) for part in value.split(",") if part.strip()}, reverse=True))
+            if not stages or min(stages) < 0:
+                raise ValueError("give working days before the deadline, e.g. 7,3,1,0")
+            return stages
+        return value
+
+    @field_validator("working_hours", "quiet_hours", mode="before")
+    @classmethod
+    def _hours(cls, value: object) -> object:
+        if isinstance(value, str):
+            start, sep, end = value.partition("-")
+            if not sep:
+                raise ValueError("give a range of local times, e.g. 21:00-07:00")
+            return time.fromisoformat(start.strip()), time.fromisoformat(end.strip())
+        return value
+
+    @field_validator("extra_days_off", mode="before")
+    @classmethod
+    def _days_off(cls, value: object) -> object:
+        if isinstance(value, str):
+            days = set()
+            for part in filter(None, (p.strip() for p in value.split(","))):
+                try:
+                    days.add(date.fromisoformat(part) if "-" in part else datetime.strptime(part, "%d/%m/%Y").date())
+                except ValueError:
+                    raise ValueError(f"{part!r} is not a date like 2026-01-02 or 02/01/2026") from None
+            return frozenset(days)
         return value
 
     @property

@@ -7,7 +7,8 @@ from datetime import date
 from handlers.core import Answer, Choice, Context, Option, parse_date, text_answer
 from handlers.routing import Flow, Router
 from handlers.rules.cases import record_answer, union_staff
-from handlers.rules.deadlines import days_left, pending_extension, request_extension
+from handlers.rules.deadlines import pending_extension, request_extension
+from handlers.rules.deadlines import time_left as deadline_time_left
 from handlers.views import agency_name, category_name, concern_from_args, not_found, place_name
 from locales import N_
 from storage.cases import agency_assignments, assignment_for
@@ -23,12 +24,7 @@ MAX_ANSWER = 3000
 
 def time_left(ctx: Context, assignment: Assignment) -> str:
     """'5 days left', 'due today' or '2 days overdue'."""
-    days = days_left(assignment.deadline, ctx.today())
-    if days > 0:
-        return ctx.t("{days} days left", days=days)
-    if days == 0:
-        return ctx.t("due today")
-    return ctx.t("{days} days overdue", days=-days)
+    return deadline_time_left(ctx.t, assignment.deadline, ctx.today())
 
 
 @router.command("mine")

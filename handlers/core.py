@@ -12,10 +12,11 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
 
+from handlers.rules.calendar import ReminderPolicy
+from handlers.rules.notify import tell
 from locales import Catalogs, Translator
 from storage.dialogs import Dialog
-from storage.models import Person, ReferenceItem
-from storage.outbox import enqueue
+from storage.models import Person
 
 if TYPE_CHECKING:
     from handlers.routing import Flow, Routes
@@ -139,6 +140,7 @@ class Policy:
     invitation_days: int = 7
     default_deadline_days: int = 30
     reopen_days: int = 30
+    reminders: ReminderPolicy = field(default_factory=ReminderPolicy)
 
 
 class Quota(Protocol):
@@ -237,6 +239,14 @@ class Context:
         self.state.step = step
         flow.steps[step](self, None)
 
+    def after(self, step: str) -> str:
+        """The step the current dialog declares after this one."""
+        return self.routes.flows[str(self.state.flow)].after(step)
+
+    def next_step(self) -> str:
+        """The step the current dialog declares after the current one."""
+        return self.after(str(self.state.step))
+
     def end(self) -> None:
         """Leave the dialog; nothing of it is kept."""
         self.state.flow = None
@@ -250,12 +260,9 @@ class Context:
         `message` and option labels are msgids. Dates and reference items (agencies, topics) are
         rendered in the recipient's language; a value may also be a function of their translator.
         """
-        t = self.catalogs.get(recipient.locale)
-        resolved = {k: localized(v, t) for k, v in values.items()}
-        enqueue(recipient, t(message, **resolved), session=self.session,
-                options=[(o.key, t(o.label)) for o in options or []],
-                file_id=attachment.file_id if attachment else None,
-                file_kind=attachment.kind if attachment else None)
+        tell(recipient, message, catalogs=self.catalogs, session=self.session,
+             options=[(o.key, o.label) for o in options or []],
+             file=(attachment.kind, attachment.file_id) if attachment else None, **values)
 
     def today(self) -> date:
         """Today's date in the configured time zone."""
@@ -277,14 +284,3 @@ def text_answer(ctx: Context, answer: Answer | None, prompt: str, *, low: int, h
         ctx.say(ctx.t("Please write {min} to {max} characters.", min=low, max=ctx.t.number(high)))
         return None
     return text
-
-
-def localized(value: object, t: Translator) -> object:
-    """A value for a message in someone's language: dates and reference items rendered for them."""
-    if callable(value):
-        return value(t)
-    if isinstance(value, date):
-        return t.date(value)
-    if isinstance(value, ReferenceItem):
-        return t.name(value)
-    return value

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from handlers import form
 from handlers.core import Answer, Choice, Context, Option, parse_number, text_answer
 from handlers.routing import Router
 from handlers.rules import invitations
@@ -28,9 +29,9 @@ from storage.concerns import (
     looks_like_tracking_code,
     parse_tracking_code,
 )
-from storage.models import OPEN_STATES, Concern, Enterprise, Person, Role, Status, Visibility
+from storage.models import OPEN_STATES, Concern, Person, Role, Status, Visibility
 from storage.people import forget_person, record_consent, set_locale
-from storage.reference import get_item, list_items, match_enterprises, search_key
+from storage.reference import get_item
 
 log = logging.getLogger(__name__)
 router = Router("worker")
@@ -43,13 +44,10 @@ RATE = router.flow("rate", ["score"])
 REOPEN = router.flow("reopen", ["comment"])
 REPLY = router.flow("reply", ["text"])
 
-MIN_DESCRIPTION = 10
-MAX_DESCRIPTION = 3000
-MAX_ENTERPRISE = 200
-MAX_ATTACHMENTS = 5
 LANGUAGE_PROMPT = "Chọn ngôn ngữ / Choose your language:"
 LANGUAGE_OPTIONS = [Option(Choice("lang", "vi"), "Tiếng Việt"), Option(Choice("lang", "en"), "English")]
 EDITABLE = ("category", "enterprise", "place", "description", "attachments", "visibility")
+form.attach_to(NEW)
 
 
 # ---- commands -------------------------------------------------------------------------------
@@ -277,176 +275,6 @@ def confirm_forget(ctx: Context, answer: Answer | None) -> None:
 
 # ---- raising a concern ----------------------------------------------------------------------
 
-def _advance(ctx: Context, next_step: str) -> None:
-    """Go on to the next step, or back to the summary when the person was editing one field."""
-    ctx.goto("confirm" if ctx.data.pop("editing", False) else next_step)
-
-
-def _cancel_option(ctx: Context) -> Option:
-    return Option(Choice("cancel"), ctx.t("Cancel"))
-
-
-@NEW.step("category")
-def ask_category(ctx: Context, answer: Answer | None) -> None:
-    """What the concern is about."""
-    categories = list_items("category", session=ctx.session)
-    options = [Option(Choice("cat", c.code), ctx.t.name(c)) for c in categories]
-    chosen = answer.picked("cat") if answer else None
-    if not chosen:
-        if answer is not None:
-            ctx.say(ctx.t("Please choose a topic from the list (you can type its number)."))
-        ctx.say(ctx.t("Step 1 of 6. What is your concern about?"), [*options, _cancel_option(ctx)])
-        return
-    ctx.data["category"] = chosen
-    _advance(ctx, "enterprise")
-
-
-@NEW.step("enterprise")
-def ask_enterprise(ctx: Context, answer: Answer | None) -> None:
-    """Which enterprise it concerns: free text, with known names offered."""
-    options = [Option(Choice("ent", "none"), ctx.t("No specific company")), _cancel_option(ctx)]
-    if answer is None:
-        ctx.say(ctx.t("Step 2 of 6. Which enterprise (company) is it about?\n"
-                      "Type its name, for example: Công ty TNHH ABC."), options)
-        return
-    if answer.picked("ent") == "none":
-        ctx.data["enterprise"] = ""
-        _advance(ctx, "place")
-        return
-    text = answer.text or ""
-    if len(text) < 2 or len(text) > MAX_ENTERPRISE:
-        ctx.say(ctx.t("Please type the enterprise's name (2 to {max} characters).", max=MAX_ENTERPRISE), options)
-        return
-    matches = match_enterprises(text, session=ctx.session)
-    exact = next((m for m in matches if m.search_key == search_key(text)), None)
-    if exact is not None or not matches:
-        ctx.data["enterprise"] = exact.name if exact else text
-        _advance(ctx, "place")
-        return
-    ctx.data["enterprise_typed"] = text
-    ctx.data["enterprise_matches"] = [m.id for m in matches]
-    ctx.goto("enterprise_pick")
-
-
-@NEW.step("enterprise_pick")
-def pick_enterprise(ctx: Context, answer: Answer | None) -> None:
-    """Choose a known enterprise that matches what was typed, or keep the typed name."""
-    typed = str(ctx.data.get("enterprise_typed", ""))
-    ids = list(ctx.data.get("enterprise_matches", []))
-    known = [e for e in (ctx.session.get(Enterprise, i) for i in ids) if e is not None]
-    options = [Option(Choice("ent", str(e.id)), e.name) for e in known]
-    options.append(Option(Choice("ent", "typed"), ctx.t("Use “{name}”", name=typed)))
-    if answer is None:
-        ctx.say(ctx.t("Did you mean one of these?"), options)
-        return
-    picked = answer.picked("ent")
-    number = parse_number(picked or "")
-    if picked == "typed":
-        ctx.data["enterprise"] = typed
-    elif number is not None and number in ids:
-        ctx.data["enterprise"] = next(e.name for e in known if e.id == number)
-    elif answer.text:  # typed another name: treat it as a fresh answer to the question
-        ctx.state.step = "enterprise"
-        ask_enterprise(ctx, answer)
-        return
-    else:
-        ctx.say(ctx.t("Please choose one of the options."), options)
-        return
-    for key in ("enterprise_typed", "enterprise_matches"):
-        ctx.data.pop(key, None)
-    _advance(ctx, "place")
-
-
-@NEW.step("place")
-def ask_place(ctx: Context, answer: Answer | None) -> None:
-    """Where: an industrial park or a district."""
-    places = list_items("industrial_park", session=ctx.session) + list_items("district", session=ctx.session)
-    options = [Option(Choice("place", p.code), ctx.t.name(p)) for p in places]
-    options.append(Option(Choice("place"), ctx.t("Skip")))
-    if answer is None or not answer.chose("place"):
-        if answer is not None:
-            ctx.say(ctx.t("Please choose a place from the list (you can type its number)."))
-        ctx.say(ctx.t("Step 3 of 6. Where is it? Choose the industrial park (KCN) or the district."),
-                options, columns=2)
-        return
-    ctx.data["place"] = answer.picked("place") or None
-    _advance(ctx, "description")
-
-
-@NEW.step("description")
-def ask_description(ctx: Context, answer: Answer | None) -> None:
-    """The concern in the worker's words, or a voice note."""
-    if answer is None:
-        ctx.say(ctx.t("Step 4 of 6. Describe your concern in your own words "
-                      "({min} to {max} characters).\nYou can also send a voice note.",
-                      min=MIN_DESCRIPTION, max=ctx.t.number(MAX_DESCRIPTION)),
-                [_cancel_option(ctx)])
-        return
-    files = ctx.data.setdefault("attachments", [])
-    media = answer.attachment
-    if media is not None and media.kind in ("voice", "audio"):
-        # A spoken description replaces an earlier one; it is not one of the 5 photos or documents.
-        files[:] = [f for f in files if f["kind"] != "voice"]
-        files.append({"kind": "voice", "file_id": media.file_id, "size": media.size})
-        ctx.data["description"] = ctx.data.get("description") or ""
-        ctx.say(ctx.t("Voice note received."))
-        _advance(ctx, "attachments")
-        return
-    if media is not None:
-        if len(_documents(files)) < MAX_ATTACHMENTS:
-            files.append({"kind": media.kind, "file_id": media.file_id, "size": media.size})
-        if not answer.text:  # a caption, if any, is the description
-            ctx.say(ctx.t("File received. Please also describe the concern in words or in a voice note."))
-            return
-    text = answer.text or ""
-    if len(text) < MIN_DESCRIPTION:
-        ctx.say(ctx.t("That is too short. Please write at least {min} characters, "
-                      "or send a voice note.", min=MIN_DESCRIPTION))
-        return
-    if len(text) > MAX_DESCRIPTION:
-        ctx.say(ctx.t("That is too long ({length} characters). Please shorten it to at most {max}.",
-                      length=ctx.t.number(len(text)), max=ctx.t.number(MAX_DESCRIPTION)))
-        return
-    ctx.data["description"] = text
-    _advance(ctx, "attachments")
-
-
-@NEW.step("attachments")
-def ask_attachments(ctx: Context, answer: Answer | None) -> None:
-    """Up to five photos or documents, or none."""
-    files = ctx.data.setdefault("attachments", [])
-    done = [Option(Choice("files", "done"), ctx.t("Done") if files else ctx.t("Skip"))]
-    if answer is None:
-        ctx.say(ctx.t("Step 5 of 6. You may add up to {max} photos or documents "
-                      "(for example a payslip). Send them now, or choose “Skip”.",
-                      max=MAX_ATTACHMENTS), done)
-        return
-    if answer.picked("files") == "done":
-        _advance(ctx, "visibility")
-        return
-    media = answer.attachment
-    if media is None or media.kind in ("voice", "audio"):
-        ctx.say(ctx.t("Please send a photo or a document, or choose “{done}”.", done=done[0].label), done)
-        return
-    if len(_documents(files)) >= MAX_ATTACHMENTS:
-        ctx.say(ctx.t("You have already added {max} files, the most allowed.", max=MAX_ATTACHMENTS))
-        _advance(ctx, "visibility")
-        return
-    files.append({"kind": media.kind, "file_id": media.file_id, "size": media.size})
-    count = len(_documents(files))
-    if count >= MAX_ATTACHMENTS:
-        ctx.say(ctx.t("File {n} of {max} received.", n=count, max=MAX_ATTACHMENTS))
-        _advance(ctx, "visibility")
-        return
-    ctx.say(ctx.t("File {n} of {max} received. Send another, or choose “Done”.",
-                  n=count, max=MAX_ATTACHMENTS), [Option(Choice("files", "done"), ctx.t("Done"))])
-
-
-def _documents(files: list[dict[str, object]]) -> list[dict[str, object]]:
-    """The photos and documents among the files (a voice note is the description, not one of them)."""
-    return [f for f in files if f["kind"] != "voice"]
-
-
 @NEW.step("visibility")
 def ask_visibility(ctx: Context, answer: Answer | None) -> None:
     """Who may know the author: the union only (default), or nobody."""
@@ -471,7 +299,7 @@ def ask_visibility(ctx: Context, answer: Answer | None) -> None:
 @NEW.step("confirm")
 def confirm(ctx: Context, answer: Answer | None) -> None:
     """The summary, then Send, Edit or Cancel."""
-    options = [Option(Choice("send"), ctx.t("Send")), Option(Choice("edit"), ctx.t("Edit")), _cancel_option(ctx)]
+    options = [Option(Choice("send"), ctx.t("Send")), Option(Choice("edit"), ctx.t("Edit")), form.cancel_option(ctx)]
     if answer is None:
         ctx.say(summary(ctx), options, columns=3)
         return
@@ -681,8 +509,8 @@ def reopen(ctx: Context) -> None:
 def ask_reopen_comment(ctx: Context, answer: Answer | None) -> None:
     """What is still wrong."""
     concern = dialog_concern(ctx)
-    text = text_answer(ctx, answer, ctx.t("What is still not resolved about {code}? Please write a few words.",
-                                          code=concern.tracking_code), low=MIN_DESCRIPTION, high=MAX_DESCRIPTION)
+    prompt = ctx.t("What is still not resolved about {code}? Please write a few words.", code=concern.tracking_code)
+    text = text_answer(ctx, answer, prompt, low=form.MIN_DESCRIPTION, high=form.MAX_DESCRIPTION)
     if text is None:
         return
     ctx.end()
@@ -718,7 +546,7 @@ def ask_reply_text(ctx: Context, answer: Answer | None) -> None:
     """The reply, relayed to the officer who asked, without the worker's name."""
     concern = dialog_concern(ctx)
     text = text_answer(ctx, answer, ctx.t("Type your reply to the union about {code}.", code=concern.tracking_code),
-                       low=1, high=MAX_DESCRIPTION)
+                       low=1, high=form.MAX_DESCRIPTION)
     if text is None:
         return
     add_note(concern, "reply", text, actor=_actor(ctx, concern), session=ctx.session)

@@ -210,7 +210,9 @@ class Assignment(SQLModel, table=True):
 
     # An agency's list (/mine) and the reminder sweep read pending assignments by deadline.
     __table_args__ = (UniqueConstraint("concern_id", "agency_code"),
-                      Index("ix_assignment_agency_status_deadline", "agency_code", "status", "deadline"))
+                      Index("ix_assignment_agency_status_deadline", "agency_code", "status", "deadline"),
+                      # The reminder sweep reads every agency's pending assignments near their deadline.
+                      Index("ix_assignment_status_deadline", "status", "deadline"))
     id: int | None = Field(default=None, primary_key=True)
     concern_id: int = Field(foreign_key="concern.id", index=True)
     agency_code: str = Field(max_length=32, index=True)
@@ -228,6 +230,38 @@ class Assignment(SQLModel, table=True):
     relayed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     assigned_by: int | None = Field(default=None, foreign_key="person.id")
     assigned_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class DialogueSession(SQLModel, table=True):
+    """A dialogue conference (hội nghị đối thoại): its concerns share a response deadline."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=200)
+    held_on: date
+    deadline: date
+    created_by: int | None = Field(default=None, foreign_key="person.id")
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    closed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class ConcernOrigin(SQLModel, table=True):
+    """Where a concern came from when it was not typed by its worker: a session, who entered it.
+
+    A table of its own (not columns of `concern`), so that stores made before it need no migration.
+    The speaker's name is for the union only: agencies never see it."""
+
+    concern_id: int = Field(primary_key=True, foreign_key="concern.id")
+    session_id: int | None = Field(default=None, foreign_key="dialoguesession.id", index=True)
+    entered_by: int | None = Field(default=None, foreign_key="person.id")
+    speaker_name: str | None = Field(default=None, max_length=128)
+
+
+class SentNotice(SQLModel, table=True):
+    """A reminder, escalation, digest or batch notice already queued: each is sent at most once."""
+
+    kind: str = Field(primary_key=True, max_length=16)  # stage | overdue | escalation | digest | arrivals
+    key: str = Field(primary_key=True, max_length=128)
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
 
 
 class Invitation(SQLModel, table=True):

@@ -6,6 +6,7 @@ from datetime import date, timedelta
 
 from sqlmodel import Session
 
+from locales import Translator
 from storage.cases import add_note
 from storage.models import Assignment, Concern, ExtensionStatus, Person
 
@@ -18,6 +19,16 @@ def default_deadline(today: date, days: int) -> date:
 def days_left(deadline: date, today: date) -> int:
     """Whole days until the deadline: 0 on the day, negative once overdue."""
     return (deadline - today).days
+
+
+def time_left(t: Translator, deadline: date, today: date) -> str:
+    """'5 days left', 'due today' or '2 days overdue', in the reader's language."""
+    days = days_left(deadline, today)
+    if days > 0:
+        return t("{days} days left", days=days)
+    if days == 0:
+        return t("due today")
+    return t("{days} days overdue", days=-days)
 
 
 def is_overdue(assignment: Assignment, today: date) -> bool:

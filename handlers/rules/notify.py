@@ -1,0 +1,36 @@
+"""Messages for other people, queued in the outbox in each recipient's own language."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlmodel import Session
+
+from locales import Catalogs, Translator
+from storage.models import Person, ReferenceItem
+from storage.outbox import enqueue
+
+
+def localized(value: object, t: Translator) -> object:
+    """A value for a message in someone's language: dates and reference items rendered for them."""
+    if callable(value):
+        return value(t)
+    if isinstance(value, date):
+        return t.date(value)
+    if isinstance(value, ReferenceItem):
+        return t.name(value)
+    return value
+
+
+def tell(recipient: Person, message: str, *, catalogs: Catalogs, session: Session,
+         options: list[tuple[str, str]] | None = None, file: tuple[str, str] | None = None,
+         **values: object) -> None:
+    """Queue a message (a msgid) for someone; it is sent once the caller's transaction commits.
+
+    Option labels are msgids too. Dates and reference items are rendered in the recipient's
+    language; a value may also be a function of their translator."""
+    t = catalogs.get(recipient.locale)
+    resolved = {key: localized(value, t) for key, value in values.items()}
+    enqueue(recipient, t(message, **resolved), session=session,
+            options=[(key, t(label)) for key, label in options or []],
+            file_id=file[1] if file else None, file_kind=file[0] if file else None)

@@ -1,0 +1,209 @@
+"""The reminder sweep: what is due now, computed from the store, each notice sent at most once.
+
+Nothing is scheduled ahead: every sweep reads the pending assignments and the record of notices
+already sent (`SentNotice`), so a restart, a changed deadline or a new setting takes effect at the
+next sweep. A notice is recorded in the same transaction that queues its message; of two
+processes sweeping at once only one gets the record, and only it sends.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlmodel import Session
+
+from handlers.rules.calendar import ReminderPolicy
+from handlers.rules.cases import liaisons, union_staff
+from handlers.rules.deadlines import time_left
+from handlers.rules.notify import tell
+from locales import N_, Catalogs, Translator
+from storage.models import Assignment, Concern, Person, Role
+from storage.notices import arrivals_since, claim_notice, last_notice_at, pending_until, union_work
+from storage.people import people_with_role
+from storage.reference import get_item
+
+MAX_LISTED = 30  # concerns named in one message; the rest are counted
+TITLE_CHARS = 40
+
+
+@dataclass
+class SweepReport:
+    """How many messages one sweep queued, by kind."""
+
+    stages: int = 0
+    overdue: int = 0
+    escalations: int = 0
+    digests: int = 0
+    arrivals: int = 0
+    agencies: set[str] = field(default_factory=set)
+
+    @property
+    def total(self) -> int:
+        """All messages queued."""
+        return self.stages + self.overdue + self.escalations + self.digests + self.arrivals
+
+
+def due_stage(deadline: date, today: date, policy: ReminderPolicy) -> int | None:
+    """The latest reminder stage due by today (7, 3, 1 or 0 working days before), or None.
+
+    Only the latest: after downtime, nobody gets "7 days left" once "1 day left" is due."""
+    calendar = policy.calendar
+    due = [k for k in policy.stages if calendar.working_days_before(deadline, k) <= today]
+    return min(due) if due else None
+
+
+def due_escalation(deadline: date, today: date, policy: ReminderPolicy) -> int | None:
+    """Which escalation is due by today: 0 on the first working day overdue, then 1, 2... weekly."""
+    first = policy.calendar.after(deadline)
+    if today < first:
+        return None
+    every = policy.escalation_every_days
+    # The weekly one falls on the working day on or before its date, so it may be due a little early.
+    number = (today - first).days // every + 1
+    while number > 0 and policy.calendar.on_or_before(first + timedelta(days=number * every)) > today:
+        number -= 1
+    return number
+
+
+def sweep(*, session: Session, now: datetime, zone: ZoneInfo, policy: ReminderPolicy, catalogs: Catalogs,
+          force: bool = False) -> SweepReport:
+    """Queue every reminder, overdue notice, escalation, digest and arrivals notice due now.
+
+    `force` (an admin's /remind now) runs the daily ones even before their hour or in quiet hours;
+    still at most once each. The caller commits."""
+    report = SweepReport()
+    local = now.astimezone(zone)
+    today = local.date()
+    if policy.is_quiet(local.time()) and not force:
+        return report
+    working_day = policy.calendar.is_working_day(today)
+    if working_day and (force or local.time() >= policy.hour):
+        _deadline_notices(session, today, policy, catalogs, report)
+        _digest(session, now, today, policy, catalogs, report)
+    if working_day and policy.arrivals_minutes > 0 and (force or policy.in_working_hours(local.time())):
+        _arrivals(session, now, policy, catalogs, report)
+    return report
+
+
+def _deadline_notices(session: Session, today: date, policy: ReminderPolicy, catalogs: Catalogs,
+                      report: SweepReport) -> None:
+    horizon = policy.calendar.working_days_after(today, max(policy.stages, default=0)) + timedelta(days=7)
+    stages: dict[tuple[str, int], list[tuple[Assignment, Concern]]] = defaultdict(list)
+    overdue: dict[str, list[tuple[Assignment, Concern]]] = defaultdict(list)
+    escalated: dict[str, list[tuple[Assignment, Concern]]] = defaultdict(list)
+    for assignment, concern in pending_until(horizon, session=session):
+        agency = assignment.agency_code
+        if assignment.deadline < today:
+            overdue[agency].append((assignment, concern))
+            number = due_escalation(assignment.deadline, today, policy)
+            key = f"{assignment.id}:{assignment.deadline}:{number}"
+            if number is not None and claim_notice("escalation", key, session=session):
+                escalated[agency].append((assignment, concern))
+            continue
+        stage = due_stage(assignment.deadline, today, policy)
+        if stage is not None and claim_notice("stage", f"{assignment.id}:{assignment.deadline}:{stage}",
+                                              session=session):
+            stages[(agency, stage)].append((assignment, concern))
+    for (agency, _stage), rows in sorted(stages.items()):
+        for liaison in liaisons(agency, session=session):
+            _tell_agency(liaison, N_("To your agency,\nA reminder from the Provincial Labour Federation: "
+                                     "{count} concerns are due for an answer soon:\n{lines}\n"
+                                     "Please answer in writing before the deadline."), rows, today, session,
+                         catalogs)
+            report.stages += 1
+            report.agencies.add(agency)
+    for agency, rows in sorted(overdue.items()):
+        if not claim_notice("overdue", f"{agency}:{today}", session=session):
+            continue
+        for liaison in liaisons(agency, session=session):
+            _tell_agency(liaison, N_("To your agency,\n{count} concerns are past their deadline:\n{lines}\n"
+                                     "Please answer in writing without delay."), rows, today, session, catalogs)
+            report.overdue += 1
+            report.agencies.add(agency)
+    if escalated:
+        for admin in people_with_role(Role.ADMIN, session=session):
+            tell(admin, N_("Concerns past their deadline, by agency:\n{sections}"), catalogs=catalogs,
+                 session=session, options=[("/deadlines", N_("Deadlines by agency"))],
+                 sections=lambda t: "\n\n".join(_section(t, agency, rows, today, session)
+                                                for agency, rows in sorted(escalated.items())))
+            report.escalations += 1
+
+
+def _line(t: Translator, assignment: Assignment, concern: Concern, today: date, session: Session) -> str:
+    topic = get_item("category", concern.category_code, session=session)
+    title = concern.description[:TITLE_CHARS] + ("…" if len(concern.description) > TITLE_CHARS else "")
+    return t("• {code} · {topic} · “{title}” · by {date} ({left})", code=concern.tracking_code,
+             topic=t.name(topic) if topic else "–", title=title or t("(voice note)"),
+             date=t.date(assignment.deadline), left=time_left(t, assignment.deadline, today))
+
+
+def _lines(t: Translator, rows: list[tuple[Assignment, Concern]], today: date, session: Session) -> str:
+    lines = [_line(t, a, c, today, session) for a, c in rows[:MAX_LISTED]]
+    if len(rows) > MAX_LISTED:
+        lines.append(t("… and {count} more.", count=len(rows) - MAX_LISTED))
+    return "\n".join(lines)
+
+
+def _section(t: Translator, agency: str, rows: list[tuple[Assignment, Concern]], today: date,
+             session: Session) -> str:
+    item = get_item("agency", agency, session=session)
+    return t("{agency} ({count}):", agency=t.name(item) if item else agency, count=len(rows)) + "\n" + _lines(
+        t, rows, today, session)
+
+
+def _tell_agency(liaison: Person, message: str, rows: list[tuple[Assignment, Concern]], today: date,
+                 session: Session, catalogs: Catalogs) -> None:
+    options = [(f"/case {c.tracking_code}", c.tracking_code) for _, c in rows[:MAX_LISTED]]
+    tell(liaison, message, catalogs=catalogs, session=session, options=options, count=len(rows),
+         lines=lambda t: _lines(t, rows, today, session))
+
+
+def _digest(session: Session, now: datetime, today: date, policy: ReminderPolicy, catalogs: Catalogs,
+            report: SweepReport) -> None:
+    if not claim_notice("digest", str(today), session=session):
+        return
+    work = union_work(today=today, week_end=today + timedelta(days=6), since=now - timedelta(days=1),
+                      session=session)
+    if not any(work.values()):
+        return  # recorded, so an empty morning stays quiet all day
+    options = [("/queue", N_("Queue")), ("/deadlines", N_("Deadlines by agency"))]
+    if work["undelivered"]:
+        options.append(("/undelivered", N_("Undelivered messages")))
+    for officer in union_staff(session=session):
+        tell(officer, N_("Summary for {date}:\n• New, not yet accepted: {new}\n• Answers to relay: {to_relay}\n"
+                         "• Due this week: {due_this_week}\n• Overdue: {overdue}\n"
+                         "• Requests for more time: {extensions}\n• Messages not delivered: {undelivered}"),
+             catalogs=catalogs, session=session, options=options, date=today, new=work["new"],
+             to_relay=work["to_relay"], due_this_week=work["due_this_week"], overdue=work["overdue"],
+             extensions=work["extensions"], undelivered=work["undelivered"])
+        report.digests += 1
+
+
+def _arrivals(session: Session, now: datetime, policy: ReminderPolicy, catalogs: Catalogs,
+              report: SweepReport) -> None:
+    interval = timedelta(minutes=policy.arrivals_minutes)
+    last = last_notice_at("arrivals", session=session)
+    if last is not None and now - last < interval:
+        return
+    arrived = arrivals_since(last, session=session, limit=MAX_LISTED + 1)
+    if not arrived:
+        return
+    slot = int(now.timestamp() // interval.total_seconds())
+    if not claim_notice("arrivals", str(slot), session=session, at=now):
+        return
+
+    def lines(t: Translator) -> str:
+        shown = [t("• {code} · {topic}", code=c.tracking_code,
+                   topic=t.name(item) if (item := get_item("category", c.category_code, session=session)) else "–")
+                 for c in arrived[:MAX_LISTED]]
+        if len(arrived) > MAX_LISTED:
+            shown.append(t("… and more."))
+        return "\n".join(shown)
+
+    for officer in union_staff(session=session):
+        tell(officer, N_("New concerns have arrived:\n{lines}"), catalogs=catalogs, session=session,
+             options=[("/queue new", N_("Open the queue"))], lines=lines)
+        report.arrivals += 1

@@ -1,0 +1,120 @@
+"""What the reminder sweep reads, and its record of what it has sent."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Table, and_, case, func, literal_column
+from sqlalchemy import select as sa_select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import Session, col, select
+
+from storage.models import (
+    OPEN_STATES,
+    Assignment,
+    AssignmentStatus,
+    Concern,
+    ExtensionStatus,
+    OutboxMessage,
+    SentNotice,
+    Status,
+    utcnow,
+)
+
+_NOTICE: Table = SentNotice.__table__  # type: ignore[attr-defined]
+# A conditional insert: of two processes sweeping at once, only one gets the row and sends.
+_CLAIM = {
+    "sqlite": sqlite_insert(_NOTICE).on_conflict_do_nothing().returning(_NOTICE.c.key),
+    "postgresql": postgresql_insert(_NOTICE).on_conflict_do_nothing().returning(_NOTICE.c.key),
+}
+
+
+def claim_notice(kind: str, key: str, *, session: Session, at: datetime | None = None) -> bool:
+    """Record a notice as sent; False when it was sent before (by this process or another)."""
+    when = at or utcnow()
+    claim = _CLAIM.get(session.get_bind().dialect.name)
+    if claim is not None:
+        return session.execute(claim, {"kind": kind, "key": key, "at": when}).first() is not None
+    if session.get(SentNotice, (kind, key)) is not None:
+        return False
+    session.add(SentNotice(kind=kind, key=key, at=when))
+    return True
+
+
+def notice_sent(kind: str, key: str, *, session: Session) -> bool:
+    """Whether this notice was sent already."""
+    return session.get(SentNotice, (kind, key)) is not None
+
+
+def last_notice_at(kind: str, *, session: Session) -> datetime | None:
+    """When a notice of this kind was last sent."""
+    query = select(func.max(SentNotice.at)).where(SentNotice.kind == kind)
+    return session.exec(query).one()
+
+
+def pending_until(last_day: date, *, session: Session) -> list[tuple[Assignment, Concern]]:
+    """Unanswered assignments of open concerns due on or before a day (overdue ones included)."""
+    query = (select(Assignment, Concern).join(Concern, col(Concern.id) == Assignment.concern_id)
+             .where(Assignment.status == AssignmentStatus.PENDING, col(Assignment.deadline) <= last_day,
+                    col(Concern.status).in_(OPEN_STATES))
+             .order_by(col(Assignment.agency_code), col(Assignment.deadline), col(Assignment.id)))
+    return [(a, c) for a, c in session.exec(query)]
+
+
+def arrivals_since(since: datetime | None, *, session: Session, limit: int = 50) -> list[Concern]:
+    """New concerns not yet accepted, received after a moment, oldest first."""
+    query = select(Concern).where(Concern.status == Status.NEW)
+    if since is not None:
+        query = query.where(col(Concern.created_at) > since)
+    return list(session.exec(query.order_by(col(Concern.created_at), col(Concern.id)).limit(limit)))
+
+
+def union_work(*, today: date, week_end: date, session: Session, since: datetime) -> dict[str, int]:
+    """The counts of an officers' digest: what waits for the union today."""
+
+    def count(query: Any) -> int:
+        return int(session.exec(query).one())
+
+    pending = (Assignment.status == AssignmentStatus.PENDING)
+    open_concern = col(Assignment.concern_id).in_(select(Concern.id).where(col(Concern.status).in_(OPEN_STATES)))
+    return {
+        "new": count(select(func.count()).select_from(Concern).where(Concern.status == Status.NEW)),
+        "to_relay": count(select(func.count()).select_from(Assignment).where(
+            Assignment.status == AssignmentStatus.ANSWERED, col(Assignment.relayed_at).is_(None), open_concern)),
+        "due_this_week": count(select(func.count()).select_from(Assignment).where(
+            pending, col(Assignment.deadline) >= today, col(Assignment.deadline) <= week_end, open_concern)),
+        "overdue": count(select(func.count()).select_from(Assignment).where(
+            pending, col(Assignment.deadline) < today, open_concern)),
+        "extensions": count(select(func.count()).select_from(Assignment).where(
+            Assignment.extension_status == ExtensionStatus.REQUESTED, pending)),
+        "undelivered": count(select(func.count()).select_from(OutboxMessage).where(
+            col(OutboxMessage.status).in_(("failed", "uncertain")), col(OutboxMessage.created_at) >= since)),
+    }
+
+
+def agency_deadlines(*, today: date, utc_offset_hours: float, session: Session) -> list[dict[str, Any]]:
+    """Per agency: upcoming and overdue unanswered assignments, and answers on time or late.
+
+    A deadline falls due at the end of its day in local time: `utc_offset_hours` says when that is."""
+    deadline, answered_at = col(Assignment.deadline), col(Assignment.answered_at)
+    pending = col(Assignment.status) == AssignmentStatus.PENDING
+    answered = col(Assignment.status) == AssignmentStatus.ANSWERED
+    due_end: ColumnElement[Any]
+    if session.get_bind().dialect.name == "sqlite":
+        due_end = func.datetime(deadline, "+1 day", f"{-utc_offset_hours:+} hours")
+    else:
+        due_end = deadline + literal_column("interval '1 day'") - func.make_interval(
+            0, 0, 0, 0, 0, 0, utc_offset_hours * 3600)
+    query = (sa_select(
+        col(Assignment.agency_code),
+        func.sum(case((and_(pending, deadline >= today), 1), else_=0)),
+        func.sum(case((and_(pending, deadline < today), 1), else_=0)),
+        func.sum(case((and_(answered, answered_at < due_end), 1), else_=0)),
+        func.sum(case((and_(answered, answered_at >= due_end), 1), else_=0)),
+    ).join(Concern, col(Concern.id) == Assignment.concern_id)
+        .where(col(Concern.status) != Status.WITHDRAWN).group_by(Assignment.agency_code))
+    rows = [{"agency": agency, "upcoming": int(up or 0), "overdue": int(over or 0), "on_time": int(ok or 0),
+             "late": int(late or 0)} for agency, up, over, ok, late in session.execute(query)]
+    return sorted(rows, key=lambda r: (-r["overdue"], r["agency"]))
