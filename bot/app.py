@@ -12,7 +12,7 @@ from bot.channels.telegram import PerChatOrder, TelegramChannel, error_handler, 
 from bot.config import Settings
 from bot.host import Host
 from bot.scheduler import OutboxSender, start_scheduler
-from handlers import admin, agency, officer, worker
+from handlers import admin, agency, conferences, officer, worker
 from handlers.core import Policy
 from handlers.dispatch import Core
 from handlers.routing import Routes
@@ -22,7 +22,7 @@ from storage.db import create_db_engine, new_session
 from storage.reference import read_reference_file, sync_reference
 
 # The routers, in the order their commands are looked up: staff roles first, then everyone's.
-ROUTERS = (admin.router, officer.router, agency.router, worker.router)
+ROUTERS = (admin.router, officer.router, conferences.router, agency.router, worker.router)
 MAX_CONCURRENT_UPDATES = 256
 
 
@@ -81,6 +81,7 @@ def build_telegram_application(
         core=core, host=host, channel=channel, catalogs=core.catalogs,
         sender=OutboxSender(core.engine, {channel.messenger: channel.deliver}),
         outbox_interval=settings.outbox_interval_seconds, outbox_keep_days=settings.outbox_keep_days,
+        sweep_seconds=settings.sweep_seconds,
     )
     application.add_handler(TypeHandler(Update, on_update))
     application.add_error_handler(error_handler)
@@ -98,7 +99,8 @@ async def start_services(application: Application) -> None:
     await channel.set_command_menus(core.catalogs, core.policy.default_locale)
     application.bot_data["scheduler"] = start_scheduler(
         core.engine, sender, interval_seconds=application.bot_data["outbox_interval"],
-        keep_sent_days=application.bot_data["outbox_keep_days"])
+        keep_sent_days=application.bot_data["outbox_keep_days"], core=core,
+        sweep_seconds=application.bot_data["sweep_seconds"])
 
     def kick_sender() -> None:
         application.create_task(sender.drain())

@@ -38,6 +38,8 @@ def run_telegram(settings: Settings) -> int:
         raise SettingsError("Missing setting TELEGRAM_BOT_TOKEN: create a bot with @BotFather and set it")
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    # APScheduler logs every run of every job at INFO: a timer firing is not news.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     from bot.polling import run_polling
 
     core = build_core(settings)

@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.engine import Engine
 
 from bot.channels import Delivery
+from handlers.dispatch import Core
+from handlers.rules.reminders import SweepReport, sweep
 from storage.db import new_session
 from storage.dialogs import prune_processed_updates
 from storage.models import OutboxMessage, row_id, utcnow
@@ -78,10 +80,34 @@ class OutboxSender:
                 log.info("replies kept in receipt %s shown after all", receipt.id)
 
 
+def run_sweep(core: Core, *, now: datetime | None = None, force: bool = False) -> SweepReport:
+    """One reminder sweep in its own transaction: what is due now is queued, and recorded, once."""
+    with new_session(core.engine) as session:
+        report = sweep(session=session, now=now or utcnow(), zone=core.policy.zone, policy=core.policy.reminders,
+                       catalogs=core.catalogs, force=force)
+        session.commit()
+    return report
+
+
 def start_scheduler(engine: Engine, sender: OutboxSender, *, interval_seconds: float,
-                    keep_sent_days: int = 30) -> AsyncIOScheduler:
+                    keep_sent_days: int = 30, core: Core | None = None,
+                    sweep_seconds: float = 60) -> AsyncIOScheduler:
     """Start the jobs on the running event loop."""
     scheduler = AsyncIOScheduler(timezone="UTC")
+    if core is not None:
+        reminders = core
+
+        async def sweep_job() -> None:
+            # The store's work runs in a thread; only what was sent is worth a line in the log.
+            report = await asyncio.to_thread(run_sweep, reminders)
+            if report.total:
+                log.info("reminder sweep queued %d messages (%d reminders, %d overdue, %d escalations, "
+                         "%d digests, %d arrival notices)", report.total, report.stages, report.overdue,
+                         report.escalations, report.digests, report.arrivals)
+                await sender.drain()
+
+        scheduler.add_job(sweep_job, "interval", seconds=sweep_seconds, id="reminders", max_instances=1,
+                          coalesce=True, next_run_time=datetime.now(UTC))
     scheduler.add_job(sender.drain, "interval", seconds=interval_seconds, id="outbox",
                       max_instances=1, coalesce=True)
 

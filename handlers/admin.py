@@ -7,6 +7,7 @@ import logging
 from handlers.core import Choice, Context, Option, parse_number
 from handlers.routing import Router
 from handlers.rules import invitations
+from handlers.rules.reminders import sweep
 from handlers.views import ROLE_LABELS, display_name, role_label
 from locales import N_
 from storage.models import Role
@@ -44,6 +45,24 @@ def invite(ctx: Context) -> None:
         lines.append(ctx.t("Telegram link: {link}", link=telegram_link(payload)))
     lines.append(ctx.t("On other messengers, send the bot: /start {payload}", payload=payload))
     ctx.say("\n".join(lines))
+
+
+@router.command("remind")
+def remind(ctx: Context) -> None:
+    """`/remind now`: run the reminder sweep at once and say what it queued."""
+    if ctx.incoming.args.strip().lower() != "now":
+        ctx.say(ctx.t("Send “/remind now” to send the reminders and digests that are due now."),
+                [Option(Choice.command("remind", "now"), ctx.t("Send them now"))])
+        return
+    report = sweep(session=ctx.session, now=ctx.now, zone=ctx.policy.zone, policy=ctx.policy.reminders,
+                   catalogs=ctx.catalogs, force=True)
+    if not report.total:
+        ctx.say(ctx.t("Nothing was due: no message was queued."))
+        return
+    ctx.say(ctx.t("Queued: {stages} reminders, {overdue} overdue notices ({agencies} agencies), "
+                  "{escalations} escalations, {digests} digests, {arrivals} notices of new concerns.",
+                  stages=report.stages, overdue=report.overdue, agencies=len(report.agencies),
+                  escalations=report.escalations, digests=report.digests, arrivals=report.arrivals))
 
 
 @router.command("staff")

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from handlers.core import Answer, Attachment, Choice, Context, Option, parse_date, parse_number, text_answer
 from handlers.routing import Flow, Router
 from handlers.rules import cases, deadlines
 from handlers.rules.cases import assign, followers, liaisons, unrelayed_answers
-from handlers.rules.deadlines import days_left, default_deadline, pending_extension
+from handlers.rules.deadlines import days_left, deadline_for, pending_extension
 from handlers.rules.lifecycle import TransitionRefused, change_status
 from handlers.views import (
     agency_name,
@@ -30,12 +31,14 @@ from storage.models import (
     Assignment,
     AssignmentStatus,
     Concern,
+    DialogueSession,
     Person,
     Role,
     Status,
 )
 from storage.outbox import failed_messages
 from storage.reference import get_item, list_items
+from storage.sessions import origin_of
 
 router = Router("officer", roles=(Role.OFFICER, Role.ADMIN))
 TOPIC = router.flow("topic", ["category"])
@@ -134,7 +137,14 @@ def show_case(ctx: Context, concern: Concern) -> None:
         ctx.t("Place: {value}", value=place_name(ctx, concern.place_code)),
         ctx.t("Sent: {date} · Me too: {count}", date=ctx.t.date(concern.created_at), count=concern.me_too),
     ]
-    if concern.author_id is None:
+    origin = origin_of(concern, session=ctx.session)
+    if origin is not None:
+        dialogue = ctx.session.get(DialogueSession, origin.session_id) if origin.session_id else None
+        lines.append(ctx.t("Raised by: {name} (entered by {officer})", name=origin.speaker_name or "–",
+                           officer=display_name(ctx.session.get(Person, origin.entered_by))))
+        if dialogue is not None:
+            lines.append(ctx.t("Session: {value}", value=dialogue.name))
+    elif concern.author_id is None:
         lines.append(ctx.t("Raised by: anonymous"))
     else:
         lines.append(ctx.t("Raised by: {name}", name=display_name(ctx.session.get(Person, concern.author_id))))
@@ -446,10 +456,10 @@ def ask_agencies(ctx: Context, answer: Answer | None) -> None:
 def ask_deadline(ctx: Context, answer: Answer | None) -> None:
     """The deadline: the default, or a date typed as 20/08/2024."""
     days = ctx.policy.default_deadline_days
-    default = default_deadline(ctx.today(), days)
-    options = [Option(Choice("deadline", "default"), ctx.t("{date} ({days} days)", date=ctx.t.date(default),
-                                                             days=days)),
-               Option(Choice("cancel"), ctx.t("Cancel"))]
+    default, dialogue = deadline_for(dialog_concern(ctx), ctx.today(), days, session=ctx.session)
+    label = (ctx.t("{date} (deadline of {session})", date=ctx.t.date(default), session=dialogue.name)
+             if dialogue else ctx.t("{date} ({days} days)", date=ctx.t.date(default), days=days))
+    options = [Option(Choice("deadline", "default"), label), Option(Choice("cancel"), ctx.t("Cancel"))]
     if answer is None:
         ctx.say(ctx.t("By which date must they answer? Choose the default or type a date like 20/08/2024."),
                 options)
@@ -531,6 +541,38 @@ def decide(ctx: Context, *, approve: bool) -> None:
             ctx.notify(liaison, N_("Your request for more time on {code} was refused.\n"
                                    "The deadline stays {date}."), code=code, date=old)
         ctx.say(ctx.t("Refused. The deadline for {code} stays {date}.", code=code, date=ctx.t.date(old)))
+
+
+@router.command("extend")
+def extend_deadline(ctx: Context) -> None:
+    """Move a concern's deadline: `/extend KN-XXXX-XXXX 20/08/2026 reason`; the agencies are told."""
+    code, _, rest = ctx.incoming.args.partition(" ")
+    typed_date, _, reason = rest.strip().partition(" ")
+    until = parse_date(typed_date)
+    if not code or until is None or len(reason.strip()) < 3:
+        ctx.say(ctx.t("Please write the code, the new date and the reason, for example:\n"
+                      "/extend KN-XXXX-XXXX {example} waiting for the inspection report",
+                      example=ctx.t.date(ctx.today() + timedelta(days=14))))
+        return
+    concern = concern_from_args(ctx, code)
+    if concern is None:
+        return
+    if until <= ctx.today():
+        ctx.say(ctx.t("Please type a date after today, as day/month/year."))
+        return
+    moved = deadlines.move_deadline(concern, until, reason.strip()[:300], officer=ctx.person, session=ctx.session)
+    if not moved:
+        ctx.say(ctx.t("{code} has no unanswered assignment to move.", code=concern.tracking_code))
+        return
+    for assignment in moved:
+        for liaison in liaisons(assignment.agency_code, session=ctx.session):
+            ctx.notify(liaison, N_("To your agency,\nThe deadline for concern {code} is now {date}.\n"
+                                   "Reason: {reason}"),
+                       options=[Option(_case(concern.tracking_code), N_("Open"))],
+                       code=concern.tracking_code, date=until, reason=reason.strip()[:300])
+    tell_followers(ctx, concern, N_("The answer to your concern {code} is now expected by {date}."), date=until)
+    ctx.say(ctx.t("New deadline for {code}: {date}. The agencies have been told.", code=concern.tracking_code,
+                  date=ctx.t.date(until)))
 
 
 @router.command("undelivered")

@@ -146,12 +146,16 @@ def help_command(ctx: Context) -> None:
         lines.append(ctx.t("For union officers:\n/queue – new concerns to sort\n"
                            "/case KN-XXXX-XXXX – open a concern\n"
                            "/undelivered – messages the bot could not deliver"))
+        lines.append(ctx.t("Sessions and deadlines:\n/sessions – dialogue sessions\n/session new – create one\n"
+                           "/enter – enter a concern raised by a worker\n/deadlines – deadlines by agency\n"
+                           "/extend KN-XXXX-XXXX date reason – move a deadline"))
     if ctx.person.role == Role.AGENCY:
         lines.append(ctx.t("For agencies:\n/mine – concerns assigned to your agency"))
     if ctx.person.role == Role.ADMIN:
         lines.append(ctx.t("For admins:\n/invite officer – invite a union officer\n"
                            "/invite agency – invite an agency liaison\n"
-                           "/staff – who holds which role\n/revoke – remove a role"))
+                           "/staff – who holds which role\n/revoke – remove a role\n"
+                           "/remind now – send the reminders that are due now"))
     ctx.say("\n\n".join(lines), main_menu(ctx))
 
 

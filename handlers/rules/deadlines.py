@@ -7,13 +7,38 @@ from datetime import date, timedelta
 from sqlmodel import Session
 
 from locales import Translator
-from storage.cases import add_note
-from storage.models import Assignment, Concern, ExtensionStatus, Person
+from storage.cases import add_note, assignments_of
+from storage.models import Assignment, AssignmentStatus, Concern, DialogueSession, ExtensionStatus, Person
+from storage.sessions import session_of
 
 
 def default_deadline(today: date, days: int) -> date:
     """The deadline an assignment gets when the officer does not name one."""
     return today + timedelta(days=days)
+
+
+def deadline_for(concern: Concern, today: date, days: int, *, session: Session) -> tuple[date, DialogueSession | None]:
+    """The deadline an assignment gets by default: its session's, if it is still ahead, else `days` from today."""
+    dialogue = session_of(concern, session=session)
+    if dialogue is not None and dialogue.deadline > today:
+        return dialogue.deadline, dialogue
+    return default_deadline(today, days), None
+
+
+def move_deadline(concern: Concern, until: date, reason: str, *, officer: Person,
+                  session: Session) -> list[Assignment]:
+    """Give every unanswered assignment of a concern a new deadline, noted on the case; those moved."""
+    moved = [a for a in assignments_of(concern, session=session)
+             if a.status == AssignmentStatus.PENDING and a.deadline != until]
+    for assignment in moved:
+        add_note(concern, "deadline", f"{assignment.deadline:%d/%m/%Y} → {until:%d/%m/%Y} "
+                 f"({assignment.agency_code}): {reason}", actor=officer, session=session)
+        assignment.deadline = until
+        if assignment.extension_status == ExtensionStatus.REQUESTED:
+            assignment.extension_status = ExtensionStatus.APPROVED if until >= (
+                assignment.extension_requested or until) else ExtensionStatus.REFUSED
+        session.add(assignment)
+    return moved
 
 
 def days_left(deadline: date, today: date) -> int:
