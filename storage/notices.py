@@ -63,12 +63,15 @@ def pending_until(last_day: date, *, session: Session) -> list[tuple[Assignment,
     return [(a, c) for a, c in session.exec(query)]
 
 
-def arrivals_since(since: datetime | None, *, session: Session, limit: int = 50) -> list[Concern]:
-    """New concerns not yet accepted, received after a moment, oldest first."""
-    query = select(Concern).where(Concern.status == Status.NEW)
-    if since is not None:
-        query = query.where(col(Concern.created_at) > since)
-    return list(session.exec(query.order_by(col(Concern.created_at), col(Concern.id)).limit(limit)))
+def last_key(kind: str, *, session: Session) -> str | None:
+    """The greatest key recorded for a kind of notice (keys made to sort, e.g. zero-padded ids)."""
+    return session.exec(select(func.max(SentNotice.key)).where(SentNotice.kind == kind)).one()
+
+
+def arrivals_after(concern_id: int, *, session: Session, limit: int = 50) -> list[Concern]:
+    """New concerns not yet accepted, stored after this one, oldest first."""
+    query = select(Concern).where(Concern.status == Status.NEW, col(Concern.id) > concern_id)
+    return list(session.exec(query.order_by(col(Concern.id)).limit(limit)))
 
 
 def union_work(*, today: date, week_end: date, session: Session, since: datetime) -> dict[str, int]:

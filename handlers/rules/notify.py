@@ -11,6 +11,12 @@ from storage.models import Person, ReferenceItem
 from storage.outbox import enqueue
 
 
+class Verbatim(str):
+    """A label shown as written (a tracking code, a name), not looked up in the catalogs."""
+
+    __slots__ = ()
+
+
 def localized(value: object, t: Translator) -> object:
     """A value for a message in someone's language: dates and reference items rendered for them."""
     if callable(value):
@@ -32,5 +38,5 @@ def tell(recipient: Person, message: str, *, catalogs: Catalogs, session: Sessio
     t = catalogs.get(recipient.locale)
     resolved = {key: localized(value, t) for key, value in values.items()}
     enqueue(recipient, t(message, **resolved), session=session,
-            options=[(key, t(label)) for key, label in options or []],
+            options=[(key, label if isinstance(label, Verbatim) else t(label)) for key, label in options or []],
             file_id=file[1] if file else None, file_kind=file[0] if file else None)

@@ -18,10 +18,10 @@ from sqlmodel import Session
 from handlers.rules.calendar import ReminderPolicy
 from handlers.rules.cases import liaisons, union_staff
 from handlers.rules.deadlines import time_left
-from handlers.rules.notify import tell
+from handlers.rules.notify import Verbatim, tell
 from locales import N_, Catalogs, Translator
 from storage.models import Assignment, Concern, Person, Role
-from storage.notices import arrivals_since, claim_notice, last_notice_at, pending_until, union_work
+from storage.notices import arrivals_after, claim_notice, last_key, last_notice_at, pending_until, union_work
 from storage.people import people_with_role
 from storage.reference import get_item
 
@@ -72,14 +72,14 @@ def sweep(*, session: Session, now: datetime, zone: ZoneInfo, policy: ReminderPo
           force: bool = False) -> SweepReport:
     """Queue every reminder, overdue notice, escalation, digest and arrivals notice due now.
 
-    `force` (an admin's /remind now) runs the daily ones even before their hour or in quiet hours;
-    still at most once each. The caller commits."""
+    `force` (an admin's /remind now) runs the daily ones even before their hour, in quiet hours or
+    on a day off; still at most once each. The caller commits."""
     report = SweepReport()
     local = now.astimezone(zone)
     today = local.date()
     if policy.is_quiet(local.time()) and not force:
         return report
-    working_day = policy.calendar.is_working_day(today)
+    working_day = force or policy.calendar.is_working_day(today)
     if working_day and (force or local.time() >= policy.hour):
         _deadline_notices(session, today, policy, catalogs, report)
         _digest(session, now, today, policy, catalogs, report)
@@ -156,7 +156,8 @@ def _section(t: Translator, agency: str, rows: list[tuple[Assignment, Concern]],
 
 def _tell_agency(liaison: Person, message: str, rows: list[tuple[Assignment, Concern]], today: date,
                  session: Session, catalogs: Catalogs) -> None:
-    options = [(f"/case {c.tracking_code}", c.tracking_code) for _, c in rows[:MAX_LISTED]]
+    options: list[tuple[str, str]] = [(f"/case {c.tracking_code}", Verbatim(c.tracking_code))
+                                      for _, c in rows[:MAX_LISTED]]
     tell(liaison, message, catalogs=catalogs, session=session, options=options, count=len(rows),
          lines=lambda t: _lines(t, rows, today, session))
 
@@ -188,11 +189,10 @@ def _arrivals(session: Session, now: datetime, policy: ReminderPolicy, catalogs:
     last = last_notice_at("arrivals", session=session)
     if last is not None and now - last < interval:
         return
-    arrived = arrivals_since(last, session=session, limit=MAX_LISTED + 1)
-    if not arrived:
-        return
-    slot = int(now.timestamp() // interval.total_seconds())
-    if not claim_notice("arrivals", str(slot), session=session, at=now):
+    # Told by id, not by time: the ids say exactly which concerns were in the last batch.
+    told = last_key("arrivals", session=session)
+    arrived = arrivals_after(int(told) if told else 0, session=session, limit=MAX_LISTED + 1)
+    if not arrived or not claim_notice("arrivals", f"{arrived[:MAX_LISTED][-1].id:012d}", session=session, at=now):
         return
 
     def lines(t: Translator) -> str:
