@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from telegram import Update
@@ -11,13 +12,15 @@ from telegram.request import BaseRequest
 from bot.channels.telegram import PerChatOrder, TelegramChannel, error_handler, on_update
 from bot.config import Settings
 from bot.host import Host
-from bot.scheduler import OutboxSender, start_scheduler
+from bot.scheduler import start_scheduler
+from bot.sender import Limits, OutboxSender
 from handlers import admin, agency, conferences, officer, worker
 from handlers.core import Policy
 from handlers.dispatch import Core
 from handlers.routing import Routes
 from handlers.rules.calendar import Calendar, ReminderPolicy
 from locales import Catalogs
+from storage.cases import cancel_stale
 from storage.db import create_db_engine, new_session
 from storage.reference import read_reference_file, sync_reference
 
@@ -47,6 +50,8 @@ def build_core(settings: Settings) -> Core:
     reference = read_reference_file(settings.reference_file)
     with new_session(engine) as session:
         sync_reference(reference, session=session)
+        cancel_stale(session=session)  # older stores kept withdrawn concerns' assignments pending
+        session.commit()
     catalogs = Catalogs(settings.default_locale, settings.zone)
     return Core(engine, Routes(ROUTERS), build_policy(settings), catalogs)
 
@@ -83,7 +88,7 @@ def build_telegram_application(
     channel = TelegramChannel(application.bot, host)
     application.bot_data.update(
         core=core, host=host, channel=channel, catalogs=core.catalogs,
-        sender=OutboxSender(core.engine, {channel.messenger: channel.deliver}),
+        sender=build_sender(settings, core, channel),
         outbox_interval=settings.outbox_interval_seconds, outbox_keep_days=settings.outbox_keep_days,
         sweep_seconds=settings.sweep_seconds,
     )
@@ -92,8 +97,25 @@ def build_telegram_application(
     return application
 
 
+def build_sender(settings: Settings, core: Core, channel: TelegramChannel) -> OutboxSender:
+    """The outbox sender within Telegram's limits, its store work in its own thread(s)."""
+    limits = Limits(settings.telegram_messages_per_second, settings.telegram_chat_messages_per_second)
+    threads = 1 if settings.database_url.startswith("sqlite") else 4  # SQLite: one writer at a time
+    return OutboxSender(core.engine, {channel.messenger: channel.deliver}, limits={channel.messenger: limits},
+                        threads=threads)
+
+
+async def run_sender(application: Application, sender: OutboxSender) -> None:
+    """Run the sender while the application runs. It starts once the application is running
+    (post_init comes before), as a task that `Application.stop()` waits for; it stops claiming
+    messages as soon as the application stops, and finishes those under way before the shutdown."""
+    while not application.running:
+        await asyncio.sleep(0.05)
+    await application.create_task(sender.run(until=lambda: not application.running))
+
+
 async def start_services(application: Application) -> None:
-    """Invitation links and command menus, then the scheduler that drains the outbox (post_init)."""
+    """Invitation links and command menus, the outbox sender and the scheduler (post_init)."""
     core: Core = application.bot_data["core"]
     channel: TelegramChannel = application.bot_data["channel"]
     sender: OutboxSender = application.bot_data["sender"]
@@ -105,17 +127,18 @@ async def start_services(application: Application) -> None:
         core.engine, sender, interval_seconds=application.bot_data["outbox_interval"],
         keep_sent_days=application.bot_data["outbox_keep_days"], core=core,
         sweep_seconds=application.bot_data["sweep_seconds"])
-
-    def kick_sender() -> None:
-        application.create_task(sender.drain())
-
-    host.on_queued = kick_sender
+    application.bot_data["sender_task"] = asyncio.create_task(run_sender(application, sender))
+    host.on_queued = sender.kick
 
 
 async def stop_services(application: Application) -> None:
-    """Stop the scheduler, the store's threads, and close the store (post_shutdown)."""
+    """Stop the scheduler, the sender, the store's threads, and close the store (post_shutdown)."""
     scheduler = application.bot_data.pop("scheduler", None)
     if scheduler is not None:
         scheduler.shutdown(wait=False)
+    sender_task = application.bot_data.pop("sender_task", None)
+    if sender_task is not None:
+        sender_task.cancel()
+    await application.bot_data["sender"].close()
     application.bot_data["host"].close()
     application.bot_data["core"].engine.dispose()

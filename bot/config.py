@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     reopen_days: int = Field(30, ge=1)
     outbox_interval_seconds: float = Field(2.0, gt=0)
     outbox_keep_days: int = Field(30, ge=1)  # delivered messages are deleted after this
+    # Telegram's limits, kept by the outbox sender: messages per second overall, and to any one chat.
+    telegram_messages_per_second: float = Field(30, gt=0)
+    telegram_chat_messages_per_second: float = Field(1, gt=0)
     # Reminders (see README): local times, working days before a deadline, days off besides holidays.
     reminder_time: time = time(8, 0)
     reminder_stages: Annotated[tuple[int, ...], NoDecode] = (7, 3, 1, 0)

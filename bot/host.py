@@ -24,13 +24,33 @@ class Host:
         self.core = core
         self._executor = ThreadPoolExecutor(threads, thread_name_prefix="store") if threads > 0 else None
         self.on_queued: Callable[[], None] | None = None  # the outbox sender's kick, once it runs
+        self._batch: list[tuple[Incoming, asyncio.Future[Outcome]]] = []
 
     async def handle(self, incoming: Incoming) -> Outcome:
         """Handle one event; its outcome once everything it changed is committed."""
-        outcome = await self._run(self.core.handle, incoming)
+        if self._executor is None:
+            outcome = await self._in_next_batch(incoming)
+        else:
+            outcome = await self._run(self.core.handle, incoming)
         if outcome.queued and self.on_queued is not None:
             self.on_queued()
         return outcome
+
+    async def _in_next_batch(self, incoming: Incoming) -> Outcome:
+        # On the event loop (SQLite), events that arrive together share one commit: each waits
+        # only for the end of the current loop iteration, then all are handled in one transaction.
+        waiting: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        self._batch.append((incoming, waiting))
+        if len(self._batch) == 1:
+            asyncio.get_running_loop().call_soon(self._handle_batch)
+        return await waiting
+
+    def _handle_batch(self) -> None:
+        batch, self._batch = self._batch, []
+        outcomes = self.core.handle_batch([incoming for incoming, _ in batch])
+        for (_, waiting), outcome in zip(batch, outcomes, strict=True):
+            if not waiting.done():
+                waiting.set_result(outcome)
 
     async def shown(self, outcome: Outcome) -> None:
         """The channel has shown the outcome's replies (replies kept in a receipt may go)."""

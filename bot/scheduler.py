@@ -1,92 +1,41 @@
-"""Background work on APScheduler: drain the outbox, forget old update ids."""
+"""Background work on APScheduler: wake the outbox sender, forget old update ids."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 
-from bot.channels import Delivery
+from bot.sender import OutboxSender
 from handlers.dispatch import Core
 from handlers.rules.reminders import SweepReport, sweep
 from storage.db import new_session
 from storage.dialogs import prune_processed_updates
-from storage.models import OutboxMessage, row_id, utcnow
-from storage.outbox import (
-    drop_receipts,
-    due_messages,
-    mark_failed,
-    mark_sent,
-    messages_of,
-    purge_sent,
-    receipts_left,
-)
+from storage.models import utcnow
+from storage.outbox import purge_sent
 
 log = logging.getLogger(__name__)
-BATCH = 50
-# A receipt younger than this may still be shown by the process that wrote it.
-RECEIPT_GRACE = timedelta(seconds=60)
-
-Deliver = Callable[[OutboxMessage], Awaitable[Delivery]]
-
-
-class OutboxSender:
-    """Sends committed outbox messages through the channel of each recipient's messenger."""
-
-    def __init__(self, engine: Engine, channels: dict[str, Deliver]) -> None:
-        self.engine = engine
-        self.channels = channels
-        self._lock = asyncio.Lock()
-        self.started_at = utcnow()
-
-    async def drain(self) -> int:
-        """Send everything due, for the messengers that have a channel; one drain at a time."""
-        sent = 0
-        async with self._lock:
-            await self._show_receipts_left()
-            while True:
-                with new_session(self.engine) as session:
-                    batch = due_messages(list(self.channels), session=session, limit=BATCH)
-                    for message in batch:
-                        try:
-                            ok, error, permanent = await self.channels[message.messenger](message)
-                        except Exception as exc:  # a bug in a channel must not stop the sender
-                            log.exception("delivery of outbox message %s failed", message.id)
-                            ok, error, permanent = False, repr(exc), False
-                        if ok:
-                            mark_sent(message, session=session)
-                            sent += 1
-                        else:
-                            log.warning("outbox message %s not sent: %s", message.id, error)
-                            mark_failed(message, error or "?", session=session, permanent=permanent)
-                if len(batch) < BATCH:
-                    return sent
-
-
-    async def _show_receipts_left(self) -> None:
-        """Show replies a process committed but never confirmed shown: it died, or the send failed."""
-        before = max(self.started_at, utcnow() - RECEIPT_GRACE)
-        with new_session(self.engine) as session:
-            left = receipts_left(list(self.channels), session=session, before=before)
-        for receipt in left:
-            results = [await self.channels[receipt.messenger](message) for message in messages_of(receipt)]
-            if all(ok for ok, _, _ in results) or any(permanent for _, _, permanent in results):
-                with new_session(self.engine) as session:
-                    drop_receipts([row_id(receipt)], session=session)
-                log.info("replies kept in receipt %s shown after all", receipt.id)
 
 
 def run_sweep(core: Core, *, now: datetime | None = None, force: bool = False) -> SweepReport:
     """One reminder sweep in its own transaction: what is due now is queued, and recorded, once."""
-    with new_session(core.engine) as session:
-        report = sweep(session=session, now=now or utcnow(), zone=core.policy.zone, policy=core.policy.reminders,
-                       catalogs=core.catalogs, force=force)
-        session.commit()
-    return report
+    for attempt in range(5):
+        try:
+            with new_session(core.engine) as session:
+                report = sweep(session=session, now=now or utcnow(), zone=core.policy.zone,
+                               policy=core.policy.reminders, catalogs=core.catalogs, force=force)
+                session.commit()
+            return report
+        except OperationalError:
+            # SQLite: another process wrote since this sweep began reading; sweep again, it will
+            # find that process's notices recorded and send nothing twice.
+            if attempt == 4:
+                raise
+    raise AssertionError("unreachable")
 
 
 def start_scheduler(engine: Engine, sender: OutboxSender, *, interval_seconds: float,
@@ -104,11 +53,12 @@ def start_scheduler(engine: Engine, sender: OutboxSender, *, interval_seconds: f
                 log.info("reminder sweep queued %d messages (%d reminders, %d overdue, %d escalations, "
                          "%d digests, %d arrival notices)", report.total, report.stages, report.overdue,
                          report.escalations, report.digests, report.arrivals)
-                await sender.drain()
+                sender.kick()  # the sender runs on its own; waiting for a big backlog here would only delay
 
         scheduler.add_job(sweep_job, "interval", seconds=sweep_seconds, id="reminders", max_instances=1,
                           coalesce=True, next_run_time=datetime.now(UTC))
-    scheduler.add_job(sender.drain, "interval", seconds=interval_seconds, id="outbox",
+    # The sender (bot/sender.py) runs on its own; this wakes it for retries that came due.
+    scheduler.add_job(sender.kick, "interval", seconds=interval_seconds, id="outbox",
                       max_instances=1, coalesce=True)
 
     def prune() -> None:

@@ -73,6 +73,9 @@ def open_case(ctx: Context) -> None:
     if assignment.status == AssignmentStatus.ANSWERED:
         lines.append(ctx.t("Your answer ({date}): {text}", date=ctx.t.date(assignment.answered_at or ctx.now),
                            text=assignment.answer_text or "–"))
+    elif assignment.status == AssignmentStatus.CANCELLED:
+        lines.append(ctx.t("{code} was withdrawn or merged with another concern: there is nothing to answer.",
+                           code=code))
     else:
         options = [Option(Choice.command("answer", code), ctx.t("Answer")),
                    Option(Choice.command("extend", code), ctx.t("Ask for more time"))]
@@ -88,6 +91,10 @@ def _start_on_assignment(ctx: Context, flow: Flow) -> None:
         return
     assignment = my_assignment(ctx, concern)
     if assignment is None:
+        return
+    if assignment.status == AssignmentStatus.CANCELLED:
+        ctx.say(ctx.t("{code} was withdrawn or merged with another concern: there is nothing to answer.",
+                      code=concern.tracking_code))
         return
     if assignment.status == AssignmentStatus.ANSWERED:
         ctx.say(ctx.t("Your agency already answered {code} on {date}.", code=concern.tracking_code,

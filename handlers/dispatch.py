@@ -10,8 +10,9 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
 
 from handlers.core import (
     ACCEPTED_MEDIA,
@@ -28,7 +29,7 @@ from handlers.core import (
 )
 from handlers.routing import Routes
 from locales import Catalogs
-from storage.db import new_session
+from storage.db import batch_transaction, new_session
 from storage.dialogs import claim_update, drop_dialog, load_dialog, save_dialog
 from storage.models import OutboxMessage, Role, row_id, utcnow
 from storage.outbox import add_receipt, drop_receipts
@@ -121,11 +122,43 @@ class Core:
 
         A failure rolls everything back and gets a short apology, never a traceback."""
         try:
-            return self._handle(incoming, now)
+            with new_session(self.engine) as session:
+                return self._handle(session, incoming, now)
         except Exception:
             log.exception("error while handling update %s", incoming.update_key)
-            t = self.catalogs.pick(self._stored_locale(incoming), incoming.language_code)
-            return Outcome([Reply(t("Sorry, something went wrong on our side. Please try again in a moment."))])
+            return self._apology(incoming)
+
+    def handle_batch(self, events: list[Incoming], now: datetime | None = None) -> list[Outcome]:
+        """Handle events of different chats in one transaction: each in its own savepoint, one commit.
+
+        One commit (and one fsync) for many events; no reply is returned before it. A failing
+        event is rolled back to its savepoint and gets an apology; a failed commit keeps nothing."""
+        if len(events) == 1:
+            return [self.handle(events[0], now)]
+        outcomes: list[Outcome] = []
+        try:
+            with self.engine.connect() as connection, batch_transaction(connection):
+                for incoming in events:
+                    outcomes.append(self._handle_in_savepoint(connection, incoming, now))
+        except Exception:
+            log.exception("error while committing %d updates", len(events))
+            return [self._apology(incoming) for incoming in events]
+        return outcomes
+
+    def _handle_in_savepoint(self, connection: Connection, incoming: Incoming, now: datetime | None) -> Outcome:
+        session = Session(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
+        try:
+            return self._handle(session, incoming, now)
+        except Exception:
+            log.exception("error while handling update %s", incoming.update_key)
+            session.rollback()
+            return self._apology(incoming)
+        finally:
+            session.close()
+
+    def _apology(self, incoming: Incoming) -> Outcome:
+        t = self.catalogs.pick(self._stored_locale(incoming), incoming.language_code)
+        return Outcome([Reply(t("Sorry, something went wrong on our side. Please try again in a moment."))])
 
     def _stored_locale(self, incoming: Incoming) -> str | None:
         try:
@@ -135,55 +168,54 @@ class Core:
         except Exception:  # the store itself may be what failed
             return None
 
-    def _handle(self, incoming: Incoming, now: datetime | None) -> Outcome:
-        with new_session(self.engine) as session:
-            if incoming.update_key and not claim_update(incoming.messenger, incoming.update_key, session=session):
-                return Outcome()
-            person = get_or_create_person(
-                incoming.messenger, incoming.user_id, chat_id=incoming.chat_id,
-                display_name=incoming.display_name, session=session,
+    def _handle(self, session: Session, incoming: Incoming, now: datetime | None) -> Outcome:
+        if incoming.update_key and not claim_update(incoming.messenger, incoming.update_key, session=session):
+            return Outcome()
+        person = get_or_create_person(
+            incoming.messenger, incoming.user_id, chat_id=incoming.chat_id,
+            display_name=incoming.display_name, session=session,
+        )
+        who = f"{incoming.messenger}:{incoming.user_id}"
+        if who in self.policy.admin_ids and person.role != Role.ADMIN:
+            set_role(person, Role.ADMIN, None, session=session)
+        state = load_dialog(incoming.messenger, incoming.chat_id, session=session)
+        position = (state.flow, state.step)
+        ctx = Context(
+            session=session, policy=self.policy, catalogs=self.catalogs, routes=self.routes,
+            incoming=incoming, person=person, t=self.catalogs.pick(person.locale, incoming.language_code),
+            state=state, data=dict(state.data), now=now or utcnow(), quota=self.quota,
+            invitation_links=self.invitation_links,
+        )
+        flood = self.flood.check(who)
+        if flood == "ok":
+            self._route(ctx)
+        elif flood == "warn":
+            ctx.say(ctx.t("You are sending messages very fast. Please wait a few seconds, then continue."))
+        options = next((r.options for r in reversed(ctx.replies) if r.options), [])
+        shown = [[o.key, o.label] for o in options]
+        if not shown and (ctx.state.flow, ctx.state.step) == position:
+            # A reply without choices (a refusal, a flood warning) leaves the step's choices valid.
+            shown = state.options
+        if ctx.forget_dialog:
+            drop_dialog(state, session=session)
+        else:
+            save_dialog(
+                state, flow=ctx.state.flow, step=ctx.state.step, data=ctx.data,
+                options=shown, session=session,
             )
-            who = f"{incoming.messenger}:{incoming.user_id}"
-            if who in self.policy.admin_ids and person.role != Role.ADMIN:
-                set_role(person, Role.ADMIN, None, session=session)
-            state = load_dialog(incoming.messenger, incoming.chat_id, session=session)
-            position = (state.flow, state.step)
-            ctx = Context(
-                session=session, policy=self.policy, catalogs=self.catalogs, routes=self.routes,
-                incoming=incoming, person=person, t=self.catalogs.pick(person.locale, incoming.language_code),
-                state=state, data=dict(state.data), now=now or utcnow(), quota=self.quota,
-                invitation_links=self.invitation_links,
-            )
-            flood = self.flood.check(who)
-            if flood == "ok":
-                self._route(ctx)
-            elif flood == "warn":
-                ctx.say(ctx.t("You are sending messages very fast. Please wait a few seconds, then continue."))
-            options = next((r.options for r in reversed(ctx.replies) if r.options), [])
-            shown = [[o.key, o.label] for o in options]
-            if not shown and (ctx.state.flow, ctx.state.step) == position:
-                # A reply without choices (a refusal, a flood warning) leaves the step's choices valid.
-                shown = state.options
-            if ctx.forget_dialog:
-                drop_dialog(state, session=session)
-            else:
-                save_dialog(
-                    state, flow=ctx.state.flow, step=ctx.state.step, data=ctx.data,
-                    options=shown, session=session,
-                )
-            queued = any(isinstance(obj, OutboxMessage) for obj in session.new)
-            receipts = []
-            if ctx.must_show and ctx.replies:
-                replies = [(r.text, [(o.key, o.label) for o in r.options]) for r in ctx.replies]
-                receipts.append(row_id(add_receipt(incoming.messenger, incoming.chat_id, replies, session=session)))
-            try:
-                session.commit()
-            except IntegrityError:
-                # Another process handled the same update first: it was handled once.
-                session.rollback()
-                log.info("update %s already handled elsewhere", incoming.update_key)
-                return Outcome()
-            return Outcome(ctx.replies, queued, receipts)
+        queued = any(isinstance(obj, OutboxMessage) for obj in session.new)
+        receipts = []
+        if ctx.must_show and ctx.replies:
+            replies = [(r.text, [(o.key, o.label) for o in r.options]) for r in ctx.replies]
+            receipts.append(row_id(add_receipt(incoming.messenger, incoming.chat_id, replies, session=session)))
+        try:
+            session.commit()
+        except IntegrityError:
+            # Another process handled the same update first: it was handled once.
+            session.rollback()
+            log.info("update %s already handled elsewhere", incoming.update_key)
+            return Outcome()
+        return Outcome(ctx.replies, queued, receipts)
 
     def shown(self, outcome: Outcome) -> None:
         """The channel showed an outcome's replies: forget its receipts."""

@@ -32,11 +32,12 @@ from storage.models import (
     AssignmentStatus,
     Concern,
     DialogueSession,
+    OutboxMessage,
     Person,
     Role,
     Status,
 )
-from storage.outbox import failed_messages
+from storage.outbox import UNCERTAIN, undelivered_messages
 from storage.reference import get_item, list_items
 from storage.sessions import origin_of
 
@@ -577,14 +578,27 @@ def extend_deadline(ctx: Context) -> None:
 
 @router.command("undelivered")
 def undelivered(ctx: Context) -> None:
-    """Messages the bot gave up delivering, newest first, with the reason."""
-    messages = failed_messages(session=ctx.session, limit=10)
+    """Messages the bot gave up delivering, with the reason, then those possibly sent (the bot
+    stopped while sending them; never sent again on its own), newest first."""
+    messages = undelivered_messages(session=ctx.session, limit=20)
     if not messages:
         ctx.say(ctx.t("Every message has been delivered."))
         return
-    lines = [ctx.t("Messages that could not be delivered (newest first):")]
-    for message in messages:
-        lines.append(ctx.t("{date} · {messenger}:{chat} · {error}\n“{text}”", date=ctx.t.datetime(message.created_at),
-                           messenger=message.messenger, chat=message.chat_id, error=message.last_error or "–",
-                           text=message.text[:80] + ("…" if len(message.text) > 80 else "")))
+
+    def line(message: OutboxMessage, error: str) -> str:
+        return ctx.t("{date} · {messenger}:{chat} · {error}\n“{text}”", date=ctx.t.datetime(message.created_at),
+                     messenger=message.messenger, chat=message.chat_id, error=error,
+                     text=message.text[:80] + ("…" if len(message.text) > 80 else ""))
+
+    failed = [m for m in messages if m.status != UNCERTAIN]
+    uncertain = [m for m in messages if m.status == UNCERTAIN]
+    lines = []
+    if failed:
+        lines.append(ctx.t("Messages that could not be delivered (newest first):"))
+        lines.extend(line(m, m.last_error or "–") for m in failed)
+    if uncertain:
+        lines.extend([""] if lines else [])
+        lines.append(ctx.t("Possibly sent: the bot stopped while sending these, so they were not sent again. "
+                           "Ask the person whether they got them (newest first):"))
+        lines.extend(line(m, ctx.t("possibly sent")) for m in uncertain)
     ctx.say("\n".join(lines))

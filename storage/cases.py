@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import func
+from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
 from storage.models import (
@@ -58,6 +58,22 @@ def add_assignment(concern: Concern, agency_code: str, deadline: date, *, office
                             assigned_by=officer.id)
     session.add(assignment)
     return assignment
+
+
+def cancel_pending(concern: Concern, *, session: Session) -> None:
+    """A concern withdrawn or merged: its agencies have nothing left to answer."""
+    session.execute(update(Assignment).where(col(Assignment.concern_id) == concern.id,
+                                             col(Assignment.status) == AssignmentStatus.PENDING)
+                    .values(status=AssignmentStatus.CANCELLED))
+
+
+def cancel_stale(*, session: Session) -> int:
+    """Cancel what stores made before cancelling existed still hold pending for closed concerns."""
+    closed = select(Concern.id).where(col(Concern.status).not_in(OPEN_STATES))
+    result = session.execute(update(Assignment).where(col(Assignment.status) == AssignmentStatus.PENDING,
+                                                      col(Assignment.concern_id).in_(closed))
+                             .values(status=AssignmentStatus.CANCELLED))
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def agency_assignments(agency_code: str, *, session: Session, limit: int = 20) -> list[tuple[Assignment, Concern]]:

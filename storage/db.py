@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlmodel import Session, SQLModel, create_engine
 
 from storage import models  # noqa: F401  (registers the tables)
@@ -48,3 +50,30 @@ def create_schema(engine: Engine) -> None:
 def new_session(engine: Engine) -> Session:
     """A session whose objects stay readable after commit (replies are built from them)."""
     return Session(engine, expire_on_commit=False)
+
+
+@contextmanager
+def batch_transaction(connection: Connection) -> Iterator[None]:
+    """One transaction for several events, each of which runs in its own savepoint; commits at the end.
+
+    pysqlite begins transactions itself, late, and mishandles savepoints: for this one transaction
+    the connection says BEGIN IMMEDIATE itself (taking the write lock at once, so it waits its
+    turn instead of failing on a stale snapshot), then gives the driver its usual ways back."""
+    if connection.dialect.name != "sqlite":
+        with connection.begin():
+            yield
+        return
+    raw = connection.connection.driver_connection
+    assert raw is not None
+    usual = raw.isolation_level
+    raw.isolation_level = None
+    try:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            connection.rollback()
+            raise
+        connection.commit()
+    finally:
+        raw.isolation_level = usual

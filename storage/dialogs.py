@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, bindparam, delete
+from sqlalchemy import Table, bindparam, delete, tuple_
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlmodel import Session, col
+from sqlmodel import Session, col, select
 
 from storage.models import DialogState, ProcessedUpdate, utcnow
 
@@ -94,9 +94,20 @@ def claim_update(messenger: str, update_key: str, *, session: Session) -> bool:
     return True
 
 
+PRUNE_BATCH = 10_000  # rows deleted per transaction: the write lock is never held for long
+
+
 def prune_processed_updates(*, session: Session, older_than: timedelta, now: datetime | None = None) -> int:
-    """Forget handled updates older than any messenger would redeliver."""
+    """Forget handled updates older than any messenger would redeliver, a batch per commit."""
     cutoff = (now or utcnow()) - older_than
-    result = session.exec(delete(ProcessedUpdate).where(col(ProcessedUpdate.at) < cutoff))
-    session.commit()
-    return int(result.rowcount or 0)
+    oldest = (select(ProcessedUpdate.messenger, ProcessedUpdate.update_key)
+              .where(col(ProcessedUpdate.at) < cutoff).limit(PRUNE_BATCH))
+    key = tuple_(col(ProcessedUpdate.messenger), col(ProcessedUpdate.update_key))
+    total = 0
+    while True:
+        result = session.execute(delete(ProcessedUpdate).where(key.in_(oldest)))
+        session.commit()
+        deleted = int(getattr(result, "rowcount", 0) or 0)
+        total += deleted
+        if deleted < PRUNE_BATCH:
+            return total

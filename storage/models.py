@@ -50,6 +50,7 @@ class AssignmentStatus(StrEnum):
 
     PENDING = "pending"
     ANSWERED = "answered"
+    CANCELLED = "cancelled"  # the concern was withdrawn or merged: nothing to answer any more
 
 
 class ExtensionStatus(StrEnum):
@@ -310,8 +311,14 @@ class ProcessedUpdate(SQLModel, table=True):
 
 
 class OutboxMessage(SQLModel, table=True):
-    """A message for someone other than the person who acted, sent after the commit."""
+    """A message for someone other than the person who acted, sent after the commit.
 
+    pending → sending (committed just before the call to the messenger) → sent; failed when it
+    cannot be delivered; uncertain when the process died during the send (possibly delivered:
+    never sent again on its own)."""
+
+    # The sender sends a chat's messages in order: it looks up the earlier ones of the same chat.
+    __table_args__ = (Index("ix_outboxmessage_chat_status", "messenger", "chat_id", "status", "id"),)
     id: int | None = Field(default=None, primary_key=True)
     messenger: str = Field(max_length=16)
     chat_id: str = Field(max_length=64)
@@ -319,9 +326,21 @@ class OutboxMessage(SQLModel, table=True):
     options: str = Field(default="[]")
     file_id: str | None = Field(default=None, max_length=256)
     file_kind: str | None = Field(default=None, max_length=16)
-    status: str = Field(default="pending", max_length=16, index=True)  # pending | sent | failed
+    status: str = Field(default="pending", max_length=16, index=True)  # pending|sending|sent|failed|uncertain
     attempts: int = 0
     last_error: str | None = Field(default=None, max_length=500)
     next_attempt_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class Unreachable(SQLModel, table=True):
+    """An account the bot cannot reach: the person blocked the bot, or the account is gone.
+
+    Written when the messenger refuses a message (Telegram's 403); removed when a message gets
+    through again (the person unblocked the bot)."""
+
+    messenger: str = Field(primary_key=True, max_length=16)
+    chat_id: str = Field(primary_key=True, max_length=64)
+    reason: str = Field(max_length=500)
+    since: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

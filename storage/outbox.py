@@ -5,12 +5,16 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete
+from sqlalchemy import delete, exists, update
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
-from storage.models import OutboxMessage, Person, Receipt, utcnow
+from storage.models import OutboxMessage, Person, Receipt, Unreachable, utcnow
 
 MAX_ATTEMPTS = 10
+# An outbox message's status: waiting (or waiting to be retried), being sent (committed just before
+# the call to the messenger), delivered, given up, or possibly delivered by a process that died.
+PENDING, SENDING, SENT, FAILED, UNCERTAIN = "pending", "sending", "sent", "failed", "uncertain"
 
 
 def enqueue(
@@ -36,7 +40,7 @@ def due_messages(messengers: list[str], *, session: Session, limit: int = 50,
                  now: datetime | None = None) -> list[OutboxMessage]:
     """Messages to send now on these messengers, oldest first (retries wait their turn)."""
     query = select(OutboxMessage).where(
-        OutboxMessage.status == "pending", col(OutboxMessage.messenger).in_(messengers),
+        OutboxMessage.status == PENDING, col(OutboxMessage.messenger).in_(messengers),
         col(OutboxMessage.next_attempt_at) <= (now or utcnow()),
     )
     return list(session.exec(query.order_by(col(OutboxMessage.id)).limit(limit)))
@@ -44,32 +48,151 @@ def due_messages(messengers: list[str], *, session: Session, limit: int = 50,
 
 def mark_sent(message: OutboxMessage, *, session: Session, at: datetime | None = None) -> None:
     """Record a message as delivered."""
-    message.status = "sent"
+    message.status = SENT
     message.sent_at = at or utcnow()
     message.attempts += 1
     session.add(message)
     session.commit()
 
 
-def mark_failed(message: OutboxMessage, error: str, *, session: Session, permanent: bool) -> None:
-    """Record a failed attempt; after too many, or a permanent error, give up with the reason."""
+# ---- the sender's steps: each commits at once, so that a killed process leaves a true record ----
+
+def due_heads(messengers: list[str], *, session: Session, after_id: int = 0, limit: int = 200,
+              now: datetime | None = None) -> list[tuple[int, str, str]]:
+    """(id, messenger, chat id) of each chat's first waiting message, if it is due, oldest first.
+
+    A chat's later messages wait behind an earlier one that waits for a retry or is being sent:
+    one chat's messages are delivered in the order they were queued."""
+    earlier = aliased(OutboxMessage)
+    blocked = exists().where(
+        col(earlier.messenger) == col(OutboxMessage.messenger), col(earlier.chat_id) == col(OutboxMessage.chat_id),
+        col(earlier.status).in_((PENDING, SENDING)), col(earlier.id) < col(OutboxMessage.id))
+    query = (select(OutboxMessage.id, OutboxMessage.messenger, OutboxMessage.chat_id)
+             .where(OutboxMessage.status == PENDING, col(OutboxMessage.messenger).in_(messengers),
+                    col(OutboxMessage.id) > after_id, col(OutboxMessage.next_attempt_at) <= (now or utcnow()),
+                    ~blocked)
+             .order_by(col(OutboxMessage.id)).limit(limit))
+    return [(int(row[0] or 0), row[1], row[2]) for row in session.exec(query)]
+
+
+def waiting_for_chat(messenger: str, chat_id: str, *, session: Session, limit: int = 20) -> list[OutboxMessage]:
+    """A chat's waiting messages, in the order they were queued (due or not)."""
+    query = select(OutboxMessage).where(
+        OutboxMessage.messenger == messenger, OutboxMessage.chat_id == chat_id, OutboxMessage.status == PENDING)
+    return list(session.exec(query.order_by(col(OutboxMessage.id)).limit(limit)))
+
+
+def claim_for_sending(message_id: int, *, session: Session) -> bool:
+    """pending → sending, committed before the message goes out; False if it was not waiting."""
+    claimed = session.execute(update(OutboxMessage).where(
+        col(OutboxMessage.id) == message_id, col(OutboxMessage.status) == PENDING,
+    ).values(status=SENDING).returning(col(OutboxMessage.id))).first()
+    session.commit()
+    return claimed is not None
+
+
+def record_sent(message_id: int, *, session: Session, at: datetime | None = None) -> None:
+    """sending → sent; a person who gets a message again is reachable again."""
+    message = session.get(OutboxMessage, message_id)
+    if message is None:
+        return
+    message.status = SENT
+    message.sent_at = at or utcnow()
+    message.attempts += 1
+    session.add(message)
+    session.execute(delete(Unreachable).where(
+        col(Unreachable.messenger) == message.messenger, col(Unreachable.chat_id) == message.chat_id))
+    session.commit()
+
+
+def record_failure(message_id: int, error: str, *, session: Session, permanent: bool, retry_at: datetime,
+                   rest: tuple[str, bool] | None = None) -> str:
+    """A failed attempt: retried at `retry_at`, or given up with the reason after a permanent error
+    or too many attempts; the new status. `rest` (text left, file left) when part was delivered."""
+    message = session.get(OutboxMessage, message_id)
+    if message is None:
+        return FAILED
     message.attempts += 1
     message.last_error = error[:500]
+    _keep_rest(message, rest)
     if permanent or message.attempts >= MAX_ATTEMPTS:
-        message.status = "failed"
-    else:  # back off: 20 s, 80 s, 5 min, 21 min, then hourly
-        message.next_attempt_at = utcnow() + timedelta(seconds=min(3600, 5 * 4**message.attempts))
+        message.status = FAILED
+    else:
+        message.status = PENDING
+        message.next_attempt_at = retry_at
+    session.add(message)
+    session.commit()
+    return message.status
+
+
+def record_wait(message_id: int, error: str, *, session: Session, until: datetime,
+                rest: tuple[str, bool] | None = None) -> None:
+    """The messenger asked us to wait (a flood limit): waiting again, and not a failed attempt."""
+    message = session.get(OutboxMessage, message_id)
+    if message is None:
+        return
+    message.status = PENDING
+    message.next_attempt_at = until
+    message.last_error = error[:500]
+    _keep_rest(message, rest)
     session.add(message)
     session.commit()
 
 
-def purge_sent(*, session: Session, older_than: timedelta, now: datetime | None = None) -> int:
-    """Delete delivered messages older than this (undeliverable ones stay for officers to see)."""
-    cutoff = (now or utcnow()) - older_than
-    result = session.execute(delete(OutboxMessage).where(
-        col(OutboxMessage.status) == "sent", col(OutboxMessage.created_at) < cutoff))
+def _keep_rest(message: OutboxMessage, rest: tuple[str, bool] | None) -> None:
+    """Keep only what was not delivered, so that a retry (even after a restart) repeats nothing."""
+    if rest is None:
+        return
+    text, with_file = rest
+    message.text = text
+    if not with_file:
+        message.file_id = message.file_kind = None
+
+
+def mark_uncertain(messengers: list[str], *, session: Session) -> int:
+    """At start-up: messages still "sending" were being sent when the process died, and may have
+    arrived; they become "uncertain", for officers to see, and are never sent again on their own."""
+    result = session.execute(update(OutboxMessage).where(
+        col(OutboxMessage.status) == SENDING, col(OutboxMessage.messenger).in_(messengers),
+    ).values(status=UNCERTAIN, last_error="possibly sent: the process stopped during the send")
+     .returning(col(OutboxMessage.id)))
+    count = len(result.all())
     session.commit()
-    return int(getattr(result, "rowcount", 0) or 0)
+    return count
+
+
+def record_unreachable(messenger: str, chat_id: str, reason: str, *, session: Session) -> None:
+    """The messenger says this account cannot be reached (blocked the bot, deactivated)."""
+    known = session.get(Unreachable, (messenger, chat_id))
+    if known is None:
+        session.add(Unreachable(messenger=messenger, chat_id=chat_id, reason=reason[:500]))
+    else:
+        known.reason = reason[:500]
+        session.add(known)
+    session.commit()
+
+
+def unreachable(messenger: str, chat_id: str, *, session: Session) -> Unreachable | None:
+    """Why and since when an account cannot be reached, if it cannot."""
+    return session.get(Unreachable, (messenger, chat_id))
+
+
+PURGE_BATCH = 10_000  # rows deleted per transaction: the write lock is never held for long
+
+
+def purge_sent(*, session: Session, older_than: timedelta, now: datetime | None = None) -> int:
+    """Delete delivered messages older than this, a batch per commit (undeliverable ones stay)."""
+    cutoff = (now or utcnow()) - older_than
+    oldest = (select(OutboxMessage.id).where(col(OutboxMessage.status) == SENT, col(OutboxMessage.created_at) < cutoff)
+              .order_by(col(OutboxMessage.id)).limit(PURGE_BATCH))
+    total = 0
+    while True:
+        result = session.execute(delete(OutboxMessage).where(col(OutboxMessage.id).in_(oldest)))
+        session.commit()
+        deleted = int(getattr(result, "rowcount", 0) or 0)
+        total += deleted
+        if deleted < PURGE_BATCH:
+            return total
 
 
 def add_receipt(messenger: str, chat_id: str, replies: list[tuple[str, list[tuple[str, str]]]], *,
@@ -102,7 +225,7 @@ def messages_of(receipt: Receipt) -> list[OutboxMessage]:
             for text, options in json.loads(receipt.replies)]
 
 
-def failed_messages(*, session: Session, limit: int = 20) -> list[OutboxMessage]:
-    """Messages given up on, newest first, for officers to see."""
-    query = select(OutboxMessage).where(OutboxMessage.status == "failed")
+def undelivered_messages(*, session: Session, limit: int = 20) -> list[OutboxMessage]:
+    """Messages given up on ("failed") or possibly sent ("uncertain"), newest first, for officers to see."""
+    query = select(OutboxMessage).where(col(OutboxMessage.status).in_((FAILED, UNCERTAIN)))
     return list(session.exec(query.order_by(col(OutboxMessage.id).desc()).limit(limit)))

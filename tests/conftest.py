@@ -64,7 +64,10 @@ async def open_world(tmp_path: Path, kind: str, **overrides: Any) -> AsyncIterat
     """The bot on one channel ("telegram" or "terminal") with setting overrides; person 1 is an admin."""
     from tests.chat import TelegramWorld, TerminalWorld
 
-    values: dict[str, Any] = {"admin_ids": f"{kind}:1", "flood_messages": 1000}
+    # The fake Bot API keeps no limits unless asked: scenarios need not wait a second per chat
+    # (tests/test_delivery.py tests the sender under Telegram's limits).
+    values: dict[str, Any] = {"admin_ids": f"{kind}:1", "flood_messages": 1000,
+                              "telegram_messages_per_second": 10_000, "telegram_chat_messages_per_second": 10_000}
     values.update(overrides)
     settings = make_settings(tmp_path, **values)
     core = build_core(settings)

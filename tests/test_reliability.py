@@ -158,3 +158,47 @@ async def test_workers_naming_the_same_new_enterprise_at_once_all_get_their_code
         assert len(outcomes) == 12
         assert len(rows(world.engine, Concern)) == 12
         assert [e.name for e in rows(world.engine, Enterprise)] == [name]
+
+
+# ---- cost that follows the work, not the history --------------------------------------------------
+
+def test_pruning_old_update_ids_goes_in_small_batches_and_keeps_recent_ones(database_url: str,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from datetime import timedelta
+
+    import storage.dialogs
+    from storage.models import ProcessedUpdate, utcnow
+
+    monkeypatch.setattr(storage.dialogs, "PRUNE_BATCH", 100)
+    engine = create_db_engine(database_url)
+    try:
+        old, recent = utcnow() - timedelta(days=30), utcnow()
+        with new_session(engine) as session:
+            session.add_all([ProcessedUpdate(messenger="telegram", update_key=str(n), at=old) for n in range(250)])
+            session.add_all([ProcessedUpdate(messenger="telegram", update_key=f"r{n}", at=recent) for n in range(5)])
+            session.commit()
+        with new_session(engine) as session:
+            assert storage.dialogs.prune_processed_updates(session=session, older_than=timedelta(days=7)) == 250
+        assert sorted(u.update_key for u in rows(engine, ProcessedUpdate)) == [f"r{n}" for n in range(5)]
+    finally:
+        engine.dispose()
+
+
+async def test_a_withdrawn_concern_leaves_nothing_for_its_agency_to_answer(world) -> None:
+    from storage.models import Assignment
+    from tests.cast import LABOUR_AGENCY, staff_up, submit
+
+    cast = await staff_up(world)
+    code = await submit(cast.worker)
+    await cast.officer.send(f"/assign {code}")
+    await cast.officer.choose(LABOUR_AGENCY)
+    await cast.officer.choose("Tiếp tục (đã chọn 1)")
+    await cast.officer.send("20/08/2099")
+    assert code in text_of(await cast.labour.send("/mine"))
+    await cast.worker.send(f"/withdraw {code}")
+    await cast.worker.choose("Yes, withdraw")
+    assert [a.status for a in rows(world.engine, Assignment)] == ["cancelled"]
+    assert code not in text_of(await cast.labour.send("/mine"))
+    refused = await cast.labour.send(f"/answer {code}")
+    assert "đã được rút hoặc gộp" in text_of(refused)
+    assert not options_of(await cast.labour.send(f"/case {code}"))

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 from urllib.parse import parse_qsl
 
 import pytest
@@ -36,6 +36,10 @@ def _decode(value: str) -> Any:
         return value
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 256  # a burst of concurrent sends must not find the backlog full
+
+
 class FakeBotServer:
     """A Bot API on 127.0.0.1: answers the methods the bot uses, hands out queued updates."""
 
@@ -49,7 +53,7 @@ class FakeBotServer:
         self.hold: str | None = None  # a sendMessage whose text contains this never gets an answer
         self.held = threading.Event()
         self.release = threading.Event()
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self.httpd = _Server(("127.0.0.1", 0), self._handler_class())
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05},
                                        daemon=True)
@@ -160,7 +164,8 @@ def wait_for(condition: Callable[[], Any], timeout: float, what: str, process: s
         if result:
             return result
         if process.poll() is not None:
-            _, err = process.communicate(timeout=5)
+            process.wait(timeout=5)
+            err = output_of(process)
             pytest.fail(f"the bot exited ({process.returncode}) before {what}:\n{err}")
         time.sleep(0.05)
     pytest.fail(f"timed out waiting for {what}")
@@ -184,9 +189,23 @@ def start_bot(bot_api: FakeBotServer, tmp_path: Path, database: Path) -> subproc
     # The project may not be installed in the child's sys.path: put its root first.
     root = str(Path(__file__).resolve().parent.parent)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
-    return subprocess.Popen([sys.executable, "-m", "bot.cli", "run"], cwd=tmp_path, env=env,
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    # The log goes to a file: a pipe nobody reads fills up and would stall the bot.
+    log = open(tmp_path / f"bot-{time.monotonic_ns()}.log", "w+", encoding="utf-8")  # noqa: SIM115
+    process = subprocess.Popen([sys.executable, "-m", "bot.cli", "run"], cwd=tmp_path, env=env,
+                               stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, text=True)
+    LOGS[process.pid] = log
+    return process
+
+
+LOGS: dict[int, TextIO] = {}
+
+
+def output_of(process: subprocess.Popen[str]) -> str:
+    """What the bot wrote to its log so far."""
+    log = LOGS[process.pid]
+    log.flush()
+    log.seek(0)
+    return log.read()
 
 
 def test_run_polling_end_to_end(bot_api: FakeBotServer, tmp_path: Path) -> None:
@@ -214,14 +233,15 @@ def test_run_polling_end_to_end(bot_api: FakeBotServer, tmp_path: Path) -> None:
                    for method, params in bot_api.recorded())
 
         process.send_signal(signal.SIGTERM)
-        _, err = process.communicate(timeout=15)
+        process.wait(timeout=15)
+        err = output_of(process)
         assert process.returncode == 0, err
         assert "Traceback" not in err, err
         assert bot_api.paths == {f"/bot{TOKEN}"}
     finally:
         if process.poll() is None:
             process.kill()
-            process.communicate(timeout=10)
+            process.wait(timeout=10)
 
     with sqlite3.connect(database) as db:
         rows = db.execute("SELECT messenger, locale FROM person WHERE external_id = '777'").fetchall()
@@ -266,19 +286,21 @@ def test_killed_in_a_burst_loses_no_update_and_handles_none_twice(bot_api: FakeB
         wait_for(lambda: handled() >= 20, 30, "the first updates to be handled", first)
     finally:
         first.kill()  # SIGKILL: mid-burst, with updates fetched but not handled
-        first.communicate(timeout=10)
+        first.wait(timeout=10)
     assert handled() < total, "the kill came too late to prove anything"
 
     second = start_bot(bot_api, tmp_path, database)
     try:
         wait_for(lambda: handled() >= total, 60, "every update to be handled", second)
         second.send_signal(signal.SIGTERM)
-        _, err = second.communicate(timeout=15)
+        second.wait(timeout=15)
+        err = output_of(second)
         assert second.returncode == 0, err
+        assert "Traceback" not in err, err
     finally:
         if second.poll() is None:
             second.kill()
-            second.communicate(timeout=10)
+            second.wait(timeout=10)
 
     with sqlite3.connect(database) as db:
         keys = [int(k) for (k,) in db.execute("SELECT update_key FROM processedupdate")]
@@ -309,7 +331,7 @@ def test_anonymous_code_reaches_its_author_after_a_kill_between_commit_and_reply
         wait_for(bot_api.held.is_set, 30, "the reply with the tracking code", first)
     finally:
         first.kill()
-        first.communicate(timeout=10)
+        first.wait(timeout=10)
     with sqlite3.connect(database) as db:
         codes = [code for (code,) in db.execute("SELECT tracking_code FROM concern WHERE author_id IS NULL")]
         assert db.execute("SELECT count(*) FROM receipt").fetchone()[0] == 1
@@ -322,11 +344,11 @@ def test_anonymous_code_reaches_its_author_after_a_kill_between_commit_and_reply
         shown = wait_for(sent_to_worker_id(bot_api, worker, codes[0]), 30, "the code after the restart", second)
         assert "Tracking code" in shown[0]["text"]
         second.send_signal(signal.SIGTERM)
-        second.communicate(timeout=15)
+        second.wait(timeout=15)
     finally:
         if second.poll() is None:
             second.kill()
-            second.communicate(timeout=10)
+            second.wait(timeout=10)
     with sqlite3.connect(database) as db:
         assert db.execute("SELECT count(*) FROM receipt").fetchone()[0] == 0
         assert db.execute("SELECT count(*) FROM concern").fetchone()[0] == 1

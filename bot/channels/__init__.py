@@ -5,10 +5,21 @@ Every channel implements the small interface below; `handlers/` never sees a mes
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import NamedTuple, Protocol
 
 from handlers.core import Incoming, Reply
 from storage.models import OutboxMessage
+
+# Awaited by a channel before each call to its messenger: the sender's pacing (and its claim).
+Pace = Callable[[], Awaitable[None]]
+
+
+class Rest(NamedTuple):
+    """What is left of a message of which only a part was delivered (its file, or the first pieces of a long text)."""
+
+    text: str
+    with_file: bool
 
 
 class Delivery(NamedTuple):
@@ -17,6 +28,9 @@ class Delivery(NamedTuple):
     sent: bool
     error: str | None = None
     permanent: bool = False  # retrying cannot help (blocked, chat gone)
+    retry_after: float | None = None  # the messenger's flood limit: try again after this many seconds
+    unreachable: bool = False  # the person blocked the bot, or the account is gone
+    rest: Rest | None = None  # part of the message was delivered: only this is left to send
 
 
 class Channel(Protocol):
@@ -27,8 +41,8 @@ class Channel(Protocol):
     async def send_replies(self, incoming: Incoming, replies: list[Reply]) -> None:
         """Show the replies to the person who acted, in the messenger's idiom."""
 
-    async def deliver(self, message: OutboxMessage) -> Delivery:
-        """Send one outbox message to its recipient."""
+    async def deliver(self, message: OutboxMessage, pace: Pace | None = None) -> Delivery:
+        """Send one outbox message to its recipient, awaiting `pace()` before each call to the messenger."""
 
     def invitation_link(self, payload: str) -> str | None:
         """A link that opens the bot with this start payload, if the messenger has such links."""

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import warnings
 from collections.abc import Awaitable
+from datetime import timedelta
 from typing import Any
 
 from telegram import (
@@ -15,10 +17,10 @@ from telegram import (
     Message,
     Update,
 )
-from telegram.error import BadRequest, Forbidden, TelegramError
+from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.ext import BaseUpdateProcessor, ContextTypes
 
-from bot.channels import Delivery, split_text
+from bot.channels import Delivery, Pace, Rest, split_text
 from bot.host import Host
 from handlers.core import Attachment, Incoming, Option, Reply
 from locales import N_, Catalogs
@@ -29,6 +31,8 @@ log = logging.getLogger(__name__)
 
 MESSENGER = "telegram"
 TEXT_LIMIT = 4096
+REPLY_ATTEMPTS = 3
+WAITING_UPDATES = 100_000  # updates received and waiting for their chat's turn or a slot
 SEND_FILE = {"photo": "send_photo", "voice": "send_voice", "audio": "send_audio",
              "video": "send_video", "document": "send_document"}
 
@@ -121,20 +125,45 @@ class TelegramChannel:
             await self.host.shown(outcome)
 
     async def send_replies(self, incoming: Incoming, replies: list[Reply]) -> None:
-        """Send each reply to the chat the event came from."""
+        """Send each reply to the chat the event came from; a passing network error is tried again."""
         for reply in replies:
-            await send(self.bot, incoming.chat_id, reply.text, keyboard(reply.options, reply.columns),
-                       reply.attachment)
+            for attempt in range(REPLY_ATTEMPTS):
+                try:
+                    await send(self.bot, incoming.chat_id, reply.text, keyboard(reply.options, reply.columns),
+                               reply.attachment)
+                    break
+                except RetryAfter as exc:
+                    wait = exc.retry_after if isinstance(exc.retry_after, int | float) else 1.0
+                    await asyncio.sleep(min(float(wait), 30.0))
+                except NetworkError as exc:  # includes TimedOut; the update is in the store already
+                    if attempt == REPLY_ATTEMPTS - 1:
+                        raise
+                    log.warning("reply to chat %s not sent (%s); trying again", incoming.chat_id, exc)
+                    await asyncio.sleep(0.5 * (attempt + 1))
 
-    async def deliver(self, message: OutboxMessage) -> Delivery:
-        """Send one outbox message."""
-        attachment = Attachment(message.file_kind, message.file_id) if message.file_id and message.file_kind else None
+    async def deliver(self, message: OutboxMessage, pace: Pace | None = None) -> Delivery:
+        """Send one outbox message as `send` does (a file, then the text in pieces of at most 4,096
+        characters, the keyboard with the last), awaiting `pace()` before each call to the Bot API.
+        A failure says why, and what is left once part of the message was delivered."""
+        file_left = bool(message.file_id and message.file_kind in SEND_FILE)
+        pieces = split_text(message.text, TEXT_LIMIT)
+        markup = keyboard(options_of(message), 1)
+        done = 0  # pieces of the text delivered
         try:
-            await send(self.bot, message.chat_id, message.text, keyboard(options_of(message), 1), attachment)
-        except (Forbidden, BadRequest) as exc:  # blocked the bot, chat gone, bad file: retrying won't help
-            return Delivery(False, f"{type(exc).__name__}: {exc}", True)
+            if file_left:
+                if pace is not None:
+                    await pace()
+                await getattr(self.bot, SEND_FILE[message.file_kind or ""])(message.chat_id, message.file_id)
+                file_left = False
+            for number, piece in enumerate(pieces, 1):
+                if pace is not None:
+                    await pace()
+                await self.bot.send_message(message.chat_id, piece,
+                                            reply_markup=markup if number == len(pieces) else None)
+                done = number
         except TelegramError as exc:
-            return Delivery(False, f"{type(exc).__name__}: {exc}", False)
+            partly = done > 0 or (bool(message.file_id and message.file_kind in SEND_FILE) and not file_left)
+            return failed_delivery(exc, Rest("\n".join(pieces[done:]), file_left) if partly else None)
         return Delivery(True)
 
     def invitation_link(self, payload: str) -> str | None:
@@ -151,11 +180,35 @@ class TelegramChannel:
                 await self.bot.set_my_commands(commands)
 
 
+def failed_delivery(exc: TelegramError, rest: Rest | None = None) -> Delivery:
+    """What a Bot API error means for an outbox message."""
+    error = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, RetryAfter):  # 429, flood control: wait as long as Telegram says, then send it
+        return Delivery(False, error, retry_after=retry_seconds(exc), rest=rest)
+    if isinstance(exc, Forbidden):  # 403: the person blocked the bot, or the account is gone
+        return Delivery(False, error, permanent=True, unreachable=True, rest=rest)
+    if isinstance(exc, BadRequest | ChatMigrated):  # chat not found, bad file: retrying won't help
+        return Delivery(False, error, permanent=True, rest=rest)
+    return Delivery(False, error, rest=rest)  # network errors, 5xx, timeouts: try again later
+
+
+def retry_seconds(exc: RetryAfter) -> float:
+    """The wait a 429 names, in seconds (python-telegram-bot gives an int or a timedelta)."""
+    with warnings.catch_warnings():  # the int form is deprecated; both are read here
+        warnings.simplefilter("ignore")
+        value = exc.retry_after
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
 class PerChatOrder(BaseUpdateProcessor):
-    """Updates of different chats are handled concurrently; those of one chat strictly in order."""
+    """Updates of different chats are handled concurrently; those of one chat strictly in order.
+
+    An update waits for its chat's previous one before it takes one of the `max_concurrent_updates`
+    running slots, so a burst from a few chats cannot hold every slot while it waits."""
 
     def __init__(self, max_concurrent_updates: int) -> None:
-        super().__init__(max_concurrent_updates)
+        super().__init__(WAITING_UPDATES)  # python-telegram-bot's own limit only bounds the waiting
+        self._running = asyncio.BoundedSemaphore(max_concurrent_updates)
         self._chains: dict[int, asyncio.Future[None]] = {}
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
@@ -170,7 +223,8 @@ class PerChatOrder(BaseUpdateProcessor):
         try:
             if previous is not None:
                 await asyncio.shield(previous)
-            await coroutine
+            async with self._running:
+                await coroutine
         finally:
             done.set_result(None)
             if self._chains.get(chat.id) is done:

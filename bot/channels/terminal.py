@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 from typing import TextIO
 
-from bot.channels import Delivery
+from bot.channels import Delivery, Pace
 from bot.host import Host
-from bot.scheduler import OutboxSender
+from bot.sender import OutboxSender
 from handlers.core import Attachment, Incoming, Option, Reply
 from handlers.dispatch import Core
 from storage.db import new_session
@@ -50,8 +50,10 @@ class TerminalChannel:
             self.out.write(render(reply) + "\n\n")
         self.out.flush()
 
-    async def deliver(self, message: OutboxMessage) -> Delivery:
+    async def deliver(self, message: OutboxMessage, pace: Pace | None = None) -> Delivery:
         """Print a message for a terminal person; for someone else, with their address."""
+        if pace is not None:
+            await pace()
         prefix = "" if message.chat_id == self.user_id else f"[→ {message.chat_id}] "
         options = [Option.of_key(key, label) for key, label in options_of(message)]
         attachment = Attachment(message.file_kind, message.file_id) if message.file_id and message.file_kind else None
@@ -74,7 +76,7 @@ async def _converse(core: Core, stdin: TextIO, stdout: TextIO, *, user_id: str, 
                     prompt: bool) -> None:
     host = Host(core, threads=0)  # one person typing: nothing to run concurrently
     channel = TerminalChannel(stdout, user_id=user_id)
-    sender = OutboxSender(core.engine, {MESSENGER: channel.deliver})
+    sender = OutboxSender(core.engine, {MESSENGER: channel.deliver}, threads=0)  # no limits, no threads
     if prompt:
         stdout.write("kiennghi shell: /start to begin, /help for commands, Ctrl-D to quit.\n")
     while True:

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from sqlmodel import Session
 
+from storage.cases import cancel_pending
 from storage.concerns import add_status_change
 from storage.models import Concern, Person, Role, Status, utcnow
 
@@ -49,3 +50,5 @@ def change_status(
     session.add(concern)
     add_status_change(concern, from_status, to_status, actor=actor, actor_role=str(actor_role), note=note,
                       at=at, session=session)
+    if to_status in (S.WITHDRAWN, S.DUPLICATE):
+        cancel_pending(concern, session=session)  # the agencies have nothing left to answer

@@ -72,6 +72,7 @@ from bot.app import build_core  # noqa: E402
 from bot.config import Settings  # noqa: E402
 from handlers.core import Incoming  # noqa: E402
 from handlers.dispatch import Outcome  # noqa: E402
+from handlers.rules.reminders import sweep  # noqa: E402
 from storage.concerns import CROCKFORD  # noqa: E402
 from storage.db import new_session  # noqa: E402
 from storage.dialogs import prune_processed_updates  # noqa: E402
@@ -559,6 +560,7 @@ class Store:
         self.apologies = Apologies()
         logging.getLogger(APOLOGY_LOGGER).addHandler(self.apologies)
         self.recorder = Recorder(self.core.engine) if with_plans else None
+        self.swept = ""  # what the reminder sweep found due
 
     def close(self) -> None:
         """Stop counting failures, close the store and delete the copy."""
@@ -673,12 +675,26 @@ def operations(store: Store) -> list[Operation]:
         assert TRACKING_CODE.search(text_of(outcome)), "\n".join(transcript)
         return times
 
+    def reminder_sweep(_: int) -> list[float]:
+        """One reminder sweep, forced (any day, any hour) and rolled back, so every run has the same work."""
+        core = store.core
+        with new_session(core.engine) as session:
+            started = time.perf_counter()
+            report = sweep(session=session, now=store.built_now, zone=core.policy.zone,
+                           policy=core.policy.reminders, catalogs=core.catalogs, force=True)
+            elapsed = (time.perf_counter() - started) * 1000
+            session.rollback()
+        assert report.total > 0, report
+        store.swept = f"{report.stages} reminders, {report.overdue} overdue notices, {report.escalations} escalations"
+        return [elapsed]
+
     return [Operation("/status (worker, 5 concerns)", ["/status"], status),
             Operation("/status CODE (own, assigned)", ["/status CODE"], status_code),
             Operation("/queue (officer)", ["/queue"], queue),
             Operation("/mine (sldtbxh liaison)", ["/mine"], mine),
             Operation("/forget + '1' (2 events)", ["/forget", "1"], forget, warmup=2),
-            Operation("whole submission (8 events)", [label for _, label in SUBMISSION], submission, warmup=2)]
+            Operation("whole submission (8 events)", [label for _, label in SUBMISSION], submission, warmup=2),
+            Operation("reminder sweep (forced, rolled back)", ["sweep"], reminder_sweep)]
 
 
 def prune_job(engine: Engine, now: datetime) -> tuple[float, int, float]:
@@ -758,6 +774,9 @@ def measure(metas: list[Meta], repeats: int, with_plans: bool) -> list[Result]:
                 for store, ops in zip(stores, bound, strict=True):
                     print(f"  {store.meta.n:,} · {template.label}, slowest statements:")
                     explain(store.work, store.recorded(lambda op=ops[index], k=template.warmup + repeats: op.run(k)))
+        for store, result in zip(stores, results, strict=True):
+            if store.swept:
+                result.notes.append(f"sweep found due: {store.swept}")
         measure_prune(stores, results, repeats)
     finally:
         for store in stores:
