@@ -9,6 +9,7 @@ import io
 import logging
 import unicodedata
 from datetime import date, datetime
+from functools import lru_cache
 from importlib import resources
 from zoneinfo import ZoneInfo
 
@@ -55,7 +56,7 @@ class Translator:
         """A date in the person's style, in the configured time zone."""
         if isinstance(value, datetime):
             value = value.astimezone(self.zone).date()
-        return format_date(value, DATE_PATTERNS[self.locale], locale=self.locale)
+        return _formatted_date(value, self.locale)
 
     def datetime(self, value: datetime) -> str:
         """A time and date in the person's style, in the configured time zone."""
@@ -68,6 +69,12 @@ class Translator:
     def name(self, item: object) -> str:
         """The name of a reference item (category, place, agency) in the person's language."""
         return str(getattr(item, "name_vi" if self.locale == "vi" else "name_en"))
+
+
+@lru_cache(maxsize=4096)
+def _formatted_date(value: date, locale: str) -> str:
+    # Babel takes tens of microseconds a date; a digest or reminder shows the same few dates often.
+    return format_date(value, DATE_PATTERNS[locale], locale=locale)
 
 
 def load_translations(locale: str) -> gettext.NullTranslations:

@@ -212,8 +212,10 @@ class Assignment(SQLModel, table=True):
     # An agency's list (/mine) and the reminder sweep read pending assignments by deadline.
     __table_args__ = (UniqueConstraint("concern_id", "agency_code"),
                       Index("ix_assignment_agency_status_deadline", "agency_code", "status", "deadline"),
-                      # The reminder sweep reads every agency's pending assignments near their deadline.
-                      Index("ix_assignment_status_deadline", "status", "deadline"))
+                      # The reminder sweep reads every agency's pending assignments near their deadline,
+                      # and the digest counts the answers not yet relayed.
+                      Index("ix_assignment_status_deadline", "status", "deadline"),
+                      Index("ix_assignment_status_relayed", "status", "relayed_at"))
     id: int | None = Field(default=None, primary_key=True)
     concern_id: int = Field(foreign_key="concern.id", index=True)
     agency_code: str = Field(max_length=32, index=True)
@@ -318,7 +320,9 @@ class OutboxMessage(SQLModel, table=True):
     never sent again on its own)."""
 
     # The sender sends a chat's messages in order: it looks up the earlier ones of the same chat.
-    __table_args__ = (Index("ix_outboxmessage_chat_status", "messenger", "chat_id", "status", "id"),)
+    __table_args__ = (Index("ix_outboxmessage_chat_status", "messenger", "chat_id", "status", "id"),
+                      # The digest counts recent undeliverable messages; purging reads old sent ones.
+                      Index("ix_outboxmessage_status_created", "status", "created_at"))
     id: int | None = Field(default=None, primary_key=True)
     messenger: str = Field(max_length=16)
     chat_id: str = Field(max_length=64)

@@ -43,6 +43,20 @@ def claim_notice(kind: str, key: str, *, session: Session, at: datetime | None =
     return True
 
 
+def claim_notices(kind: str, keys: list[str], *, session: Session, at: datetime | None = None) -> set[str]:
+    """Record many notices in one statement; the keys that were not sent before (now claimed)."""
+    if not keys:
+        return set()
+    when = at or utcnow()
+    claim = _CLAIM.get(session.get_bind().dialect.name)
+    if claim is None:
+        return {key for key in keys if claim_notice(kind, key, session=session, at=when)}
+    # Many parameter sets, one statement: SQLAlchemy sends them as batched multi-row inserts, and
+    # RETURNING names the rows that were new.
+    rows = [{"kind": kind, "key": key, "at": when} for key in keys]
+    return {key for (key,) in session.execute(claim, rows)}
+
+
 def notice_sent(kind: str, key: str, *, session: Session) -> bool:
     """Whether this notice was sent already."""
     return session.get(SentNotice, (kind, key)) is not None
@@ -84,8 +98,11 @@ def union_work(*, today: date, week_end: date, session: Session, since: datetime
     open_concern = col(Assignment.concern_id).in_(select(Concern.id).where(col(Concern.status).in_(OPEN_STATES)))
     return {
         "new": count(select(func.count()).select_from(Concern).where(Concern.status == Status.NEW)),
-        "to_relay": count(select(func.count()).select_from(Assignment).where(
-            Assignment.status == AssignmentStatus.ANSWERED, col(Assignment.relayed_at).is_(None), open_concern)),
+        # From the open concerns (a few thousand), not from every answer ever given.
+        "to_relay": count(select(func.count()).select_from(Concern).join(
+            Assignment, col(Assignment.concern_id) == Concern.id).where(
+            col(Concern.status).in_(OPEN_STATES), Assignment.status == AssignmentStatus.ANSWERED,
+            col(Assignment.relayed_at).is_(None))),
         "due_this_week": count(select(func.count()).select_from(Assignment).where(
             pending, col(Assignment.deadline) >= today, col(Assignment.deadline) <= week_end, open_concern)),
         "overdue": count(select(func.count()).select_from(Assignment).where(

@@ -75,6 +75,14 @@ def people_with_role(role: Role, *, session: Session, agency_code: str | None = 
     return list(session.exec(query.order_by(col(Person.id))))
 
 
+def liaisons_by_agency(*, session: Session) -> dict[str, list[Person]]:
+    """Every agency liaison, by agency."""
+    found: dict[str, list[Person]] = {}
+    for person in people_with_role(Role.AGENCY, session=session):
+        found.setdefault(str(person.agency_code), []).append(person)
+    return found
+
+
 def forget_person(person: Person, *, session: Session) -> None:
     """Erase a worker's personal data: name, consent, dialog; their concerns lose the author."""
     from storage.concerns import unlink_author

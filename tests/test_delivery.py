@@ -306,3 +306,23 @@ async def test_undelivered_lists_failed_and_possibly_sent_messages(tmp_path: Pat
         failed, _, uncertain = shown.partition("Có thể đã gửi")
         assert "Tin nhắn không gửi được" in failed and f"telegram:{WORKER}" in failed and "blocked" in failed
         assert "telegram:4242 · có thể đã gửi" in uncertain and "Kiến nghị đã được chuyển" in uncertain
+
+
+async def test_two_senders_on_one_store_send_every_message_once(tmp_path: Path, database_url: str) -> None:
+    """Two processes' senders drain the same outbox at once: each message is claimed by one of them."""
+    async with rig(tmp_path, database_url=database_url, limits=None) as r:
+        texts = [f"{chat}-{n}" for n in range(3) for chat in range(2001, 2021)]
+        for text in texts:
+            r.queue(text.split("-")[0], text)
+        other_core = build_core(make_settings(tmp_path, **({"database_url": database_url} if database_url else {})))
+        channel_deliver = r.sender.channels[TELEGRAM]
+        other = OutboxSender(other_core.engine, {TELEGRAM: channel_deliver}, limits={TELEGRAM: Limits(1e6, 1e6)})
+        try:
+            await asyncio.gather(r.sender.drain(), other.drain())
+        finally:
+            await other.close()
+            other_core.engine.dispose()
+        delivered = sorted(a.text for a in r.api.delivered() if a.method == "sendMessage")
+        assert delivered == sorted(texts)  # every message, none twice
+        for chat in range(2001, 2021):
+            assert r.texts_to(str(chat)) == [f"{chat}-{n}" for n in range(3)]  # each chat in order

@@ -9,6 +9,7 @@ processes sweeping at once only one gets the record, and only it sends.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -16,13 +17,21 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session
 
 from handlers.rules.calendar import ReminderPolicy
-from handlers.rules.cases import liaisons, union_staff
+from handlers.rules.cases import union_staff
 from handlers.rules.deadlines import time_left
 from handlers.rules.notify import Verbatim, tell
 from locales import N_, Catalogs, Translator
 from storage.models import Assignment, Concern, Person, Role
-from storage.notices import arrivals_after, claim_notice, last_key, last_notice_at, pending_until, union_work
-from storage.people import people_with_role
+from storage.notices import (
+    arrivals_after,
+    claim_notice,
+    claim_notices,
+    last_key,
+    last_notice_at,
+    pending_until,
+    union_work,
+)
+from storage.people import liaisons_by_agency, people_with_role
 from storage.reference import get_item
 
 MAX_LISTED = 30  # concerns named in one message; the rest are counted
@@ -80,56 +89,83 @@ def sweep(*, session: Session, now: datetime, zone: ZoneInfo, policy: ReminderPo
     if policy.is_quiet(local.time()) and not force:
         return report
     working_day = force or policy.calendar.is_working_day(today)
-    if working_day and (force or local.time() >= policy.hour):
-        _deadline_notices(session, today, policy, catalogs, report)
-        _digest(session, now, today, policy, catalogs, report)
-    if working_day and policy.arrivals_minutes > 0 and (force or policy.in_working_hours(local.time())):
-        _arrivals(session, now, policy, catalogs, report)
+    # Messages are queued by the hundred: flushed once at the commit, not before every query.
+    with session.no_autoflush:
+        if working_day and (force or local.time() >= policy.hour):
+            _deadline_notices(session, today, policy, catalogs, report)
+            _digest(session, now, today, policy, catalogs, report)
+        if working_day and policy.arrivals_minutes > 0 and (force or policy.in_working_hours(local.time())):
+            _arrivals(session, now, policy, catalogs, report)
     return report
 
 
 def _deadline_notices(session: Session, today: date, policy: ReminderPolicy, catalogs: Catalogs,
                       report: SweepReport) -> None:
     horizon = policy.calendar.working_days_after(today, max(policy.stages, default=0)) + timedelta(days=7)
-    stages: dict[tuple[str, int], list[tuple[Assignment, Concern]]] = defaultdict(list)
     overdue: dict[str, list[tuple[Assignment, Concern]]] = defaultdict(list)
-    escalated: dict[str, list[tuple[Assignment, Concern]]] = defaultdict(list)
+    Row = tuple[Assignment, Concern]
+    candidates: dict[str, dict[str, tuple[str, int, Row]]] = {"stage": {}, "escalation": {}}
     for assignment, concern in pending_until(horizon, session=session):
-        agency = assignment.agency_code
-        if assignment.deadline < today:
+        agency, deadline = assignment.agency_code, assignment.deadline
+        if deadline < today:
             overdue[agency].append((assignment, concern))
-            number = due_escalation(assignment.deadline, today, policy)
-            key = f"{assignment.id}:{assignment.deadline}:{number}"
-            if number is not None and claim_notice("escalation", key, session=session):
-                escalated[agency].append((assignment, concern))
+            number = due_escalation(deadline, today, policy)
+            if number is not None:
+                key = f"{assignment.id}:{deadline}:{number}"
+                candidates["escalation"][key] = (agency, number, (assignment, concern))
             continue
-        stage = due_stage(assignment.deadline, today, policy)
-        if stage is not None and claim_notice("stage", f"{assignment.id}:{assignment.deadline}:{stage}",
-                                              session=session):
-            stages[(agency, stage)].append((assignment, concern))
+        stage = due_stage(deadline, today, policy)
+        if stage is not None:
+            candidates["stage"][f"{assignment.id}:{deadline}:{stage}"] = (agency, stage, (assignment, concern))
+    # One statement records them all; only what no sweep (of this process or another) sent yet comes back.
+    staff = liaisons_by_agency(session=session)  # one query for every agency's liaisons
+    stages: dict[tuple[str, int], list[Row]] = defaultdict(list)
+    escalated: dict[str, list[Row]] = defaultdict(list)
+    for kind, found in candidates.items():
+        for key in sorted(claim_notices(kind, list(found), session=session)):
+            agency, number, row = found[key]
+            if kind == "stage":
+                stages[(agency, number)].append(row)
+            else:
+                escalated[agency].append(row)
     for (agency, _stage), rows in sorted(stages.items()):
-        for liaison in liaisons(agency, session=session):
-            _tell_agency(liaison, N_("To your agency,\nA reminder from the Provincial Labour Federation: "
-                                     "{count} concerns are due for an answer soon:\n{lines}\n"
-                                     "Please answer in writing before the deadline."), rows, today, session,
-                         catalogs)
-            report.stages += 1
+        rows.sort(key=lambda row: (row[0].deadline, row[0].id or 0))
+        told = _tell_agency(agency, N_("To your agency,\nA reminder from the Provincial Labour Federation: "
+                                       "{count} concerns are due for an answer soon:\n{lines}\n"
+                                       "Please answer in writing before the deadline."), rows, today, session,
+                            catalogs, staff)
+        report.stages += told
+        if told:
             report.agencies.add(agency)
+    claimed = claim_notices("overdue", [f"{agency}:{today}" for agency in overdue], session=session)
     for agency, rows in sorted(overdue.items()):
-        if not claim_notice("overdue", f"{agency}:{today}", session=session):
+        if f"{agency}:{today}" not in claimed:
             continue
-        for liaison in liaisons(agency, session=session):
-            _tell_agency(liaison, N_("To your agency,\n{count} concerns are past their deadline:\n{lines}\n"
-                                     "Please answer in writing without delay."), rows, today, session, catalogs)
-            report.overdue += 1
+        told = _tell_agency(agency, N_("To your agency,\n{count} concerns are past their deadline:\n{lines}\n"
+                                       "Please answer in writing without delay."), rows, today, session, catalogs,
+                            staff)
+        report.overdue += told
+        if told:
             report.agencies.add(agency)
     if escalated:
+        sections = _by_language(lambda t: "\n\n".join(_section(t, agency, rows, today, session)
+                                                       for agency, rows in sorted(escalated.items())))
         for admin in people_with_role(Role.ADMIN, session=session):
             tell(admin, N_("Concerns past their deadline, by agency:\n{sections}"), catalogs=catalogs,
-                 session=session, options=[("/deadlines", N_("Deadlines by agency"))],
-                 sections=lambda t: "\n\n".join(_section(t, agency, rows, today, session)
-                                                for agency, rows in sorted(escalated.items())))
+                 session=session, options=[("/deadlines", N_("Deadlines by agency"))], sections=sections)
             report.escalations += 1
+
+
+def _by_language(render: Callable[[Translator], str]) -> Callable[[Translator], str]:
+    """The same text for every reader of one language, made once per language."""
+    made: dict[str, str] = {}
+
+    def text(t: Translator) -> str:
+        if t.locale not in made:
+            made[t.locale] = render(t)
+        return made[t.locale]
+
+    return text
 
 
 def _line(t: Translator, assignment: Assignment, concern: Concern, today: date, session: Session) -> str:
@@ -154,12 +190,16 @@ def _section(t: Translator, agency: str, rows: list[tuple[Assignment, Concern]],
         t, rows, today, session)
 
 
-def _tell_agency(liaison: Person, message: str, rows: list[tuple[Assignment, Concern]], today: date,
-                 session: Session, catalogs: Catalogs) -> None:
+def _tell_agency(agency: str, message: str, rows: list[tuple[Assignment, Concern]], today: date,
+                 session: Session, catalogs: Catalogs, staff: dict[str, list[Person]]) -> int:
+    """One message to each liaison of the agency; how many were queued."""
     options: list[tuple[str, str]] = [(f"/case {c.tracking_code}", Verbatim(c.tracking_code))
                                       for _, c in rows[:MAX_LISTED]]
-    tell(liaison, message, catalogs=catalogs, session=session, options=options, count=len(rows),
-         lines=lambda t: _lines(t, rows, today, session))
+    lines = _by_language(lambda t: _lines(t, rows, today, session))
+    people = staff.get(agency, [])
+    for liaison in people:
+        tell(liaison, message, catalogs=catalogs, session=session, options=options, count=len(rows), lines=lines)
+    return len(people)
 
 
 def _digest(session: Session, now: datetime, today: date, policy: ReminderPolicy, catalogs: Catalogs,
