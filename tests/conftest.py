@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -18,6 +19,15 @@ from bot.app import build_core, build_telegram_application
 from bot.config import Settings
 from handlers.dispatch import Core
 from tests.fake_telegram import FakeBotAPI
+
+
+@pytest.fixture
+def no_error_logged(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """The test fails if anything logged an error (a handler's failure, an apology sent)."""
+    caplog.set_level(logging.ERROR)
+    yield
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert not errors, [r.getMessage() for r in errors]
 
 
 @pytest.fixture(autouse=True)

@@ -8,9 +8,7 @@ callback data, an update delivered twice, Bot API parameters) runs on `telegram_
 from __future__ import annotations
 
 import asyncio
-import logging
 import unicodedata
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -38,13 +36,7 @@ SCRIPT = "<script>alert(1)</script> & Co"
 MARKDOWN = "*Lương* _chậm_ `3 tháng` [xem](http://x.vn) ~~hết~~ \\*"
 
 
-@pytest.fixture(autouse=True)
-def never_an_exception(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
-    """No input, however odd, may reach the error handler or log an error."""
-    caplog.set_level(logging.ERROR)
-    yield
-    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
-    assert not errors, [r.getMessage() for r in errors]
+pytestmark = pytest.mark.usefixtures("no_error_logged")  # no input may reach the error handler
 
 
 # ---- things the bot cannot read ------------------------------------------------------------

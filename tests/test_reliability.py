@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import logging
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,13 +22,7 @@ PICK_A_TOPIC = "Please choose a topic from the list"
 ODD_NUMBERS = ["²", "①", "¹²", "３", "٣", "99999999999999999999", "0", "-1", "1.5"]
 
 
-@pytest.fixture(autouse=True)
-def never_an_error(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
-    """Nothing here may reach the error handler or log an error."""
-    caplog.set_level(logging.ERROR)
-    yield
-    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
-    assert not errors, [r.getMessage() for r in errors]
+pytestmark = pytest.mark.usefixtures("no_error_logged")  # no input may reach the error handler
 
 
 # ---- late and repeated button presses (Telegram) ------------------------------------------------------
