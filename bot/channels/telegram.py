@@ -19,6 +19,7 @@ from telegram import (
 )
 from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.ext import BaseUpdateProcessor, ContextTypes
+from telegram.warnings import PTBUserWarning
 
 from bot.channels import Delivery, Pace, Rest, split_text
 from bot.host import Host
@@ -28,6 +29,8 @@ from storage.models import OutboxMessage
 from storage.outbox import options_of
 
 log = logging.getLogger(__name__)
+# send_reply calls sendMessage through do_api_request on purpose (it needs no Message back).
+warnings.filterwarnings("ignore", message=r"Please use 'Bot\.sendMessage'", category=PTBUserWarning)
 
 MESSENGER = "telegram"
 TEXT_LIMIT = 4096
@@ -99,6 +102,31 @@ async def send(bot: Bot, chat_id: str, text: str, markup: InlineKeyboardMarkup |
         await bot.send_message(chat_id, piece, reply_markup=markup if number == len(pieces) else None)
 
 
+def keyboard_data(options: list[Option], columns: int = 1) -> dict[str, Any] | None:
+    """Options as the Bot API's inline keyboard, in plain data (what `InlineKeyboardMarkup` sends)."""
+    if not options:
+        return None
+    buttons = [{"text": o.label, "callback_data": o.key} for o in options]
+    return {"inline_keyboard": [buttons[i:i + columns] for i in range(0, len(buttons), columns)]}
+
+
+async def send_reply(bot: Bot, chat_id: str, reply: Reply) -> None:
+    """Send a reply to the person who acted (split when long; the keyboard with the last piece).
+
+    Text goes out as a plain Bot API call whose answer is not turned into a `Message`: a reply needs
+    nothing back, and building that object was a quarter of a dialog step (see README, Benchmark)."""
+    if reply.attachment is not None and reply.attachment.kind in SEND_FILE:
+        await getattr(bot, SEND_FILE[reply.attachment.kind])(chat_id, reply.attachment.file_id)
+    pieces = split_text(reply.text, TEXT_LIMIT)
+    markup = keyboard_data(reply.options, reply.columns)
+    for number, piece in enumerate(pieces, 1):
+        # No parse_mode: every text, the person's included, is shown literally.
+        parameters: dict[str, Any] = {"chat_id": chat_id, "text": piece}
+        if markup is not None and number == len(pieces):
+            parameters["reply_markup"] = markup
+        await bot.do_api_request("sendMessage", api_kwargs=parameters)
+
+
 class TelegramChannel:
     """Telegram for the core: updates become events, replies become messages with inline keyboards."""
 
@@ -129,8 +157,7 @@ class TelegramChannel:
         for reply in replies:
             for attempt in range(REPLY_ATTEMPTS):
                 try:
-                    await send(self.bot, incoming.chat_id, reply.text, keyboard(reply.options, reply.columns),
-                               reply.attachment)
+                    await send_reply(self.bot, incoming.chat_id, reply)
                     break
                 except RetryAfter as exc:
                     wait = exc.retry_after if isinstance(exc.retry_after, int | float) else 1.0
