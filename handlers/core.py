@@ -254,7 +254,7 @@ class Context:
         self.data = {}
 
     def notify(self, recipient: Person, message: str, *, options: list[Option] | None = None,
-               attachment: Attachment | None = None, **values: object) -> None:
+               attachment: Attachment | None = None, **values: Any) -> None:
         """Queue a message for someone else, in their language, sent after this commit.
 
         `message` and option labels are msgids. Dates and reference items (agencies, topics) are

@@ -203,7 +203,8 @@ class Core:
                 state, flow=ctx.state.flow, step=ctx.state.step, data=ctx.data,
                 options=shown, session=session,
             )
-        queued = any(isinstance(obj, OutboxMessage) for obj in session.new)
+        queued = any(isinstance(obj, OutboxMessage) for obj in session.new) or bool(
+            session.info.pop("outbox_written", False))
         receipts = []
         if ctx.must_show and ctx.replies:
             replies = [(r.text, [(o.key, o.label) for o in r.options]) for r in ctx.replies]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, exists, update
+from sqlalchemy import delete, exists, insert, update
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
@@ -29,6 +29,29 @@ def enqueue(
     )
     session.add(message)
     return message
+
+
+class OutboxBatch:
+    """Messages queued by the hundred (a reminder sweep): written in one statement at the end."""
+
+    def __init__(self) -> None:
+        self.rows: list[dict[str, object]] = []
+
+    def add(self, recipient: Person, text: str, *, options: list[tuple[str, str]] | None = None) -> None:
+        """Queue one message for a person."""
+        now = utcnow()
+        self.rows.append({
+            "messenger": recipient.messenger, "chat_id": recipient.chat_id, "text": text,
+            "options": json.dumps([list(o) for o in options or []], ensure_ascii=False), "file_id": None,
+            "file_kind": None, "status": PENDING, "attempts": 0, "last_error": None, "next_attempt_at": now,
+            "created_at": now, "sent_at": None})
+
+    def write(self, *, session: Session) -> int:
+        """Store the queued messages (sent once the caller's transaction commits); how many."""
+        if self.rows:
+            session.execute(insert(OutboxMessage), self.rows)
+            session.info["outbox_written"] = True  # the dispatcher wakes the sender after the commit
+        return len(self.rows)
 
 
 def options_of(message: OutboxMessage) -> list[tuple[str, str]]:

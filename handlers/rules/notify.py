@@ -8,7 +8,7 @@ from sqlmodel import Session
 
 from locales import Catalogs, Translator
 from storage.models import Person, ReferenceItem
-from storage.outbox import enqueue
+from storage.outbox import OutboxBatch, enqueue
 
 
 class Verbatim(str):
@@ -30,13 +30,18 @@ def localized(value: object, t: Translator) -> object:
 
 def tell(recipient: Person, message: str, *, catalogs: Catalogs, session: Session,
          options: list[tuple[str, str]] | None = None, file: tuple[str, str] | None = None,
-         **values: object) -> None:
+         into: OutboxBatch | None = None, **values: object) -> None:
     """Queue a message (a msgid) for someone; it is sent once the caller's transaction commits.
 
     Option labels are msgids too. Dates and reference items are rendered in the recipient's
-    language; a value may also be a function of their translator."""
+    language; a value may also be a function of their translator. `into` collects messages that
+    are written together later (a sweep queues hundreds)."""
     t = catalogs.get(recipient.locale)
     resolved = {key: localized(value, t) for key, value in values.items()}
-    enqueue(recipient, t(message, **resolved), session=session,
-            options=[(key, label if isinstance(label, Verbatim) else t(label)) for key, label in options or []],
+    text = t(message, **resolved)
+    labels = [(key, label if isinstance(label, Verbatim) else t(label)) for key, label in options or []]
+    if into is not None and file is None:
+        into.add(recipient, text, options=labels)
+        return
+    enqueue(recipient, text, session=session, options=labels,
             file_id=file[1] if file else None, file_kind=file[0] if file else None)

@@ -12,6 +12,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
@@ -21,8 +22,9 @@ from handlers.rules.cases import union_staff
 from handlers.rules.deadlines import time_left
 from handlers.rules.notify import Verbatim, tell
 from locales import N_, Catalogs, Translator
-from storage.models import Assignment, Concern, Person, Role
+from storage.models import Person, Role
 from storage.notices import (
+    Due,
     arrivals_after,
     claim_notice,
     claim_notices,
@@ -31,6 +33,7 @@ from storage.notices import (
     pending_until,
     union_work,
 )
+from storage.outbox import OutboxBatch
 from storage.people import liaisons_by_agency, people_with_role
 from storage.reference import get_item
 
@@ -48,6 +51,7 @@ class SweepReport:
     digests: int = 0
     arrivals: int = 0
     agencies: set[str] = field(default_factory=set)
+    outbox: OutboxBatch = field(default_factory=OutboxBatch)  # written in one statement at the end
 
     @property
     def total(self) -> int:
@@ -55,6 +59,7 @@ class SweepReport:
         return self.stages + self.overdue + self.escalations + self.digests + self.arrivals
 
 
+@lru_cache(maxsize=4096)  # a sweep asks again for every assignment sharing a deadline
 def due_stage(deadline: date, today: date, policy: ReminderPolicy) -> int | None:
     """The latest reminder stage due by today (7, 3, 1 or 0 working days before), or None.
 
@@ -64,6 +69,7 @@ def due_stage(deadline: date, today: date, policy: ReminderPolicy) -> int | None
     return min(due) if due else None
 
 
+@lru_cache(maxsize=4096)
 def due_escalation(deadline: date, today: date, policy: ReminderPolicy) -> int | None:
     """Which escalation is due by today: 0 on the first working day overdue, then 1, 2... weekly."""
     first = policy.calendar.after(deadline)
@@ -96,31 +102,30 @@ def sweep(*, session: Session, now: datetime, zone: ZoneInfo, policy: ReminderPo
             _digest(session, now, today, policy, catalogs, report)
         if working_day and policy.arrivals_minutes > 0 and (force or policy.in_working_hours(local.time())):
             _arrivals(session, now, policy, catalogs, report)
+    report.outbox.write(session=session)
     return report
 
 
 def _deadline_notices(session: Session, today: date, policy: ReminderPolicy, catalogs: Catalogs,
                       report: SweepReport) -> None:
     horizon = policy.calendar.working_days_after(today, max(policy.stages, default=0)) + timedelta(days=7)
-    overdue: dict[str, list[tuple[Assignment, Concern]]] = defaultdict(list)
-    Row = tuple[Assignment, Concern]
-    candidates: dict[str, dict[str, tuple[str, int, Row]]] = {"stage": {}, "escalation": {}}
-    for assignment, concern in pending_until(horizon, session=session):
-        agency, deadline = assignment.agency_code, assignment.deadline
+    overdue: dict[str, list[Due]] = defaultdict(list)
+    candidates: dict[str, dict[str, tuple[str, int, Due]]] = {"stage": {}, "escalation": {}}
+    for due in pending_until(horizon, session=session):
+        agency, deadline = due.agency_code, due.deadline
         if deadline < today:
-            overdue[agency].append((assignment, concern))
+            overdue[agency].append(due)
             number = due_escalation(deadline, today, policy)
             if number is not None:
-                key = f"{assignment.id}:{deadline}:{number}"
-                candidates["escalation"][key] = (agency, number, (assignment, concern))
+                candidates["escalation"][f"{due.assignment_id}:{deadline}:{number}"] = (agency, number, due)
             continue
         stage = due_stage(deadline, today, policy)
         if stage is not None:
-            candidates["stage"][f"{assignment.id}:{deadline}:{stage}"] = (agency, stage, (assignment, concern))
+            candidates["stage"][f"{due.assignment_id}:{deadline}:{stage}"] = (agency, stage, due)
     # One statement records them all; only what no sweep (of this process or another) sent yet comes back.
     staff = liaisons_by_agency(session=session)  # one query for every agency's liaisons
-    stages: dict[tuple[str, int], list[Row]] = defaultdict(list)
-    escalated: dict[str, list[Row]] = defaultdict(list)
+    stages: dict[tuple[str, int], list[Due]] = defaultdict(list)
+    escalated: dict[str, list[Due]] = defaultdict(list)
     for kind, found in candidates.items():
         for key in sorted(claim_notices(kind, list(found), session=session)):
             agency, number, row = found[key]
@@ -129,11 +134,11 @@ def _deadline_notices(session: Session, today: date, policy: ReminderPolicy, cat
             else:
                 escalated[agency].append(row)
     for (agency, _stage), rows in sorted(stages.items()):
-        rows.sort(key=lambda row: (row[0].deadline, row[0].id or 0))
+        rows.sort(key=lambda due: (due.deadline, due.assignment_id))
         told = _tell_agency(agency, N_("To your agency,\nA reminder from the Provincial Labour Federation: "
                                        "{count} concerns are due for an answer soon:\n{lines}\n"
                                        "Please answer in writing before the deadline."), rows, today, session,
-                            catalogs, staff)
+                            catalogs, staff, report.outbox)
         report.stages += told
         if told:
             report.agencies.add(agency)
@@ -143,7 +148,7 @@ def _deadline_notices(session: Session, today: date, policy: ReminderPolicy, cat
             continue
         told = _tell_agency(agency, N_("To your agency,\n{count} concerns are past their deadline:\n{lines}\n"
                                        "Please answer in writing without delay."), rows, today, session, catalogs,
-                            staff)
+                            staff, report.outbox)
         report.overdue += told
         if told:
             report.agencies.add(agency)
@@ -152,6 +157,7 @@ def _deadline_notices(session: Session, today: date, policy: ReminderPolicy, cat
                                                        for agency, rows in sorted(escalated.items())))
         for admin in people_with_role(Role.ADMIN, session=session):
             tell(admin, N_("Concerns past their deadline, by agency:\n{sections}"), catalogs=catalogs,
+                 into=report.outbox,
                  session=session, options=[("/deadlines", N_("Deadlines by agency"))], sections=sections)
             report.escalations += 1
 
@@ -168,37 +174,38 @@ def _by_language(render: Callable[[Translator], str]) -> Callable[[Translator], 
     return text
 
 
-def _line(t: Translator, assignment: Assignment, concern: Concern, today: date, session: Session) -> str:
-    topic = get_item("category", concern.category_code, session=session)
-    title = concern.description[:TITLE_CHARS] + ("…" if len(concern.description) > TITLE_CHARS else "")
-    return t("• {code} · {topic} · “{title}” · by {date} ({left})", code=concern.tracking_code,
+def _line(t: Translator, due: Due, today: date, session: Session) -> str:
+    topic = get_item("category", due.category_code, session=session)
+    title = due.description[:TITLE_CHARS] + ("…" if len(due.description) > TITLE_CHARS else "")
+    return t("• {code} · {topic} · “{title}” · by {date} ({left})", code=due.tracking_code,
              topic=t.name(topic) if topic else "–", title=title or t("(voice note)"),
-             date=t.date(assignment.deadline), left=time_left(t, assignment.deadline, today))
+             date=t.date(due.deadline), left=time_left(t, due.deadline, today))
 
 
-def _lines(t: Translator, rows: list[tuple[Assignment, Concern]], today: date, session: Session) -> str:
-    lines = [_line(t, a, c, today, session) for a, c in rows[:MAX_LISTED]]
+def _lines(t: Translator, rows: list[Due], today: date, session: Session) -> str:
+    lines = [_line(t, due, today, session) for due in rows[:MAX_LISTED]]
     if len(rows) > MAX_LISTED:
         lines.append(t("… and {count} more.", count=len(rows) - MAX_LISTED))
     return "\n".join(lines)
 
 
-def _section(t: Translator, agency: str, rows: list[tuple[Assignment, Concern]], today: date,
+def _section(t: Translator, agency: str, rows: list[Due], today: date,
              session: Session) -> str:
     item = get_item("agency", agency, session=session)
     return t("{agency} ({count}):", agency=t.name(item) if item else agency, count=len(rows)) + "\n" + _lines(
         t, rows, today, session)
 
 
-def _tell_agency(agency: str, message: str, rows: list[tuple[Assignment, Concern]], today: date,
-                 session: Session, catalogs: Catalogs, staff: dict[str, list[Person]]) -> int:
+def _tell_agency(agency: str, message: str, rows: list[Due], today: date,
+                 session: Session, catalogs: Catalogs, staff: dict[str, list[Person]], into: OutboxBatch) -> int:
     """One message to each liaison of the agency; how many were queued."""
-    options: list[tuple[str, str]] = [(f"/case {c.tracking_code}", Verbatim(c.tracking_code))
-                                      for _, c in rows[:MAX_LISTED]]
+    options: list[tuple[str, str]] = [(f"/case {due.tracking_code}", Verbatim(due.tracking_code))
+                                      for due in rows[:MAX_LISTED]]
     lines = _by_language(lambda t: _lines(t, rows, today, session))
     people = staff.get(agency, [])
     for liaison in people:
-        tell(liaison, message, catalogs=catalogs, session=session, options=options, count=len(rows), lines=lines)
+        tell(liaison, message, catalogs=catalogs, session=session, options=options, count=len(rows), lines=lines,
+             into=into)
     return len(people)
 
 
@@ -217,7 +224,7 @@ def _digest(session: Session, now: datetime, today: date, policy: ReminderPolicy
         tell(officer, N_("Summary for {date}:\n• New, not yet accepted: {new}\n• Answers to relay: {to_relay}\n"
                          "• Due this week: {due_this_week}\n• Overdue: {overdue}\n"
                          "• Requests for more time: {extensions}\n• Messages not delivered: {undelivered}"),
-             catalogs=catalogs, session=session, options=options, date=today, new=work["new"],
+             catalogs=catalogs, session=session, options=options, into=report.outbox, date=today, new=work["new"],
              to_relay=work["to_relay"], due_this_week=work["due_this_week"], overdue=work["overdue"],
              extensions=work["extensions"], undelivered=work["undelivered"])
         report.digests += 1
@@ -244,6 +251,6 @@ def _arrivals(session: Session, now: datetime, policy: ReminderPolicy, catalogs:
         return "\n".join(shown)
 
     for officer in union_staff(session=session):
-        tell(officer, N_("New concerns have arrived:\n{lines}"), catalogs=catalogs, session=session,
+        tell(officer, N_("New concerns have arrived:\n{lines}"), catalogs=catalogs, session=session, into=report.outbox,
              options=[("/queue new", N_("Open the queue"))], lines=lines)
         report.arrivals += 1
