@@ -15,7 +15,6 @@ MIN_DESCRIPTION = 10
 MAX_DESCRIPTION = 3000
 MAX_ENTERPRISE = 200
 MAX_ATTACHMENTS = 5
-STEPS = ("category", "enterprise", "enterprise_pick", "place", "description", "attachments")
 
 
 def advance(ctx: Context, next_step: str | None = None) -> None:

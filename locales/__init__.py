@@ -7,7 +7,6 @@ from __future__ import annotations
 import gettext
 import io
 import logging
-import unicodedata
 from datetime import date, datetime
 from functools import lru_cache
 from importlib import resources
@@ -107,8 +106,3 @@ class Catalogs:
         if code in self._translators:
             return self._translators[code]
         return self._translators[self.default_locale]
-
-
-def nfc(text: str) -> str:
-    """Text in Unicode NFC (how Vietnamese must be stored and compared)."""
-    return unicodedata.normalize("NFC", text)

@@ -6,7 +6,6 @@ import re
 import secrets
 from datetime import datetime
 
-from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -96,12 +95,6 @@ def concerns_by_author(author: Person, *, session: Session, limit: int = 10) -> 
     query = select(Concern).where(Concern.author_id == author.id)
     query = query.order_by(col(Concern.created_at).desc(), col(Concern.id).desc()).limit(limit)
     return list(session.exec(query))
-
-
-def count_by_author(author: Person, *, session: Session) -> int:
-    """How many concerns a person has raised under their name."""
-    query = select(func.count()).select_from(Concern).where(Concern.author_id == author.id)
-    return int(session.exec(query).one())
 
 
 def attachments_of(concern: Concern, *, session: Session) -> list[Attachment]:

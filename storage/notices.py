@@ -58,11 +58,6 @@ def claim_notices(kind: str, keys: list[str], *, session: Session, at: datetime 
     return {key for (key,) in session.execute(claim, rows)}
 
 
-def notice_sent(kind: str, key: str, *, session: Session) -> bool:
-    """Whether this notice was sent already."""
-    return session.get(SentNotice, (kind, key)) is not None
-
-
 def last_notice_at(kind: str, *, session: Session) -> datetime | None:
     """When a notice of this kind was last sent."""
     query = select(func.max(SentNotice.at)).where(SentNotice.kind == kind)

@@ -91,17 +91,6 @@ def keyboard(options: list[Option] | list[tuple[str, str]], columns: int = 1) ->
     return InlineKeyboardMarkup(rows)
 
 
-async def send(bot: Bot, chat_id: str, text: str, markup: InlineKeyboardMarkup | None,
-               attachment: Attachment | None = None) -> None:
-    """Send text (split when long; the keyboard goes with the last piece) and maybe a file."""
-    if attachment is not None and attachment.kind in SEND_FILE:
-        await getattr(bot, SEND_FILE[attachment.kind])(chat_id, attachment.file_id)
-    pieces = split_text(text, TEXT_LIMIT)
-    for number, piece in enumerate(pieces, 1):
-        # No parse_mode: every text, the person's included, is shown literally.
-        await bot.send_message(chat_id, piece, reply_markup=markup if number == len(pieces) else None)
-
-
 def keyboard_data(options: list[Option], columns: int = 1) -> dict[str, Any] | None:
     """Options as the Bot API's inline keyboard, in plain data (what `InlineKeyboardMarkup` sends)."""
     if not options:
