@@ -208,7 +208,8 @@ def ask_language(ctx: Context, answer: Answer | None) -> None:
         return
     locale = answer.picked("lang")
     if locale not in ("vi", "en"):
-        ctx.say("Vui lòng chọn 1 hoặc 2. / Please choose 1 or 2.", LANGUAGE_OPTIONS, columns=2)
+        ctx.say("Vui lòng chọn “Tiếng Việt” hoặc “English”. / Please choose “Tiếng Việt” or “English”.",
+                LANGUAGE_OPTIONS, columns=2)
         return
     set_locale(ctx.person, locale, session=ctx.session)
     ctx.t = ctx.catalogs.get(locale)

@@ -25,7 +25,7 @@ async def _to_description_in_vietnamese(chat: Chat) -> list[Screen]:
     """/new with Vietnamese labels: wages, no company, no place; what step 4 sent."""
     await chat.send("/new")
     await chat.choose("Tiền lương, thưởng")
-    await chat.choose("Không riêng doanh nghiệp nào")
+    await chat.choose("Không nêu tên công ty")
     return await chat.choose("Bỏ qua")
 
 
@@ -193,7 +193,7 @@ async def test_vietnamese_is_the_default_for_other_language_codes(world) -> None
     await pierre.send("/new")
     await pierre.choose("Tôi đồng ý")
     await pierre.choose("Tiền lương, thưởng")
-    await pierre.choose("Không riêng doanh nghiệp nào")
+    await pierre.choose("Không nêu tên công ty")
     assert "3.000" in text_of(await pierre.choose("Bỏ qua"))
 
 
