@@ -153,8 +153,8 @@ def ask_attachments(ctx: Context, answer: Answer | None) -> None:
     done = [Option(Choice("files", "done"), ctx.t("Done") if files else ctx.t("Skip"))]
     if answer is None:
         ctx.say(ctx.t("Step 5 of 6. You may add up to {max} photos or documents "
-                      "(for example a payslip). Send them now, or choose “Skip”.",
-                      max=MAX_ATTACHMENTS), done)
+                      "(for example a payslip). Send them now, or choose “{done}”.",
+                      max=MAX_ATTACHMENTS, done=done[0].label), done)
         return
     if answer.picked("files") == "done":
         advance(ctx, ctx.after("attachments"))

@@ -103,8 +103,9 @@ def status(ctx: Context) -> None:
         return
     concerns = concerns_by_author(ctx.person, session=ctx.session, limit=10)
     if not concerns:
-        ctx.say(ctx.t("You have not sent any concerns yet.\n"
-                      "If you have a tracking code, send it here."), main_menu(ctx))
+        ctx.say(ctx.t("No concern is linked to your account yet.\n"
+                      "An anonymous concern can only be followed with its code: send the code (KN-…) here."),
+                main_menu(ctx))
         return
     lines = [ctx.t("Your concerns, newest first:")]
     for concern in concerns:
@@ -161,13 +162,19 @@ def help_command(ctx: Context) -> None:
 
 @router.command("cancel")
 def cancel(ctx: Context) -> None:
-    """Leave any dialog; nothing half-done is kept."""
-    was_in_dialog = ctx.state.flow is not None
+    """Leave any dialog; nothing half-done is kept, and the reply says what stays as it was."""
+    flow, data = ctx.state.flow, ctx.data
     ctx.end()
-    if was_in_dialog:
-        ctx.say(ctx.t("Cancelled. Nothing was saved."), main_menu(ctx))
-    else:
+    if flow is None:
         ctx.say(ctx.t("There is nothing to cancel."), main_menu(ctx))
+    elif flow == NEW.name:
+        ctx.say(ctx.t("Cancelled. Your concern has not been sent."), main_menu(ctx))
+    elif flow == FORGET.name:
+        ctx.say(ctx.t("Your data is kept as it is."), main_menu(ctx))
+    elif flow == WITHDRAW.name and (kept := ctx.session.get(Concern, data.get("concern"))) is not None:
+        ctx.say(ctx.t("{code} is kept as it is.", code=kept.tracking_code), main_menu(ctx))
+    else:
+        ctx.say(ctx.t("Cancelled. Nothing was saved."), main_menu(ctx))
 
 
 @router.command("language")
@@ -394,7 +401,7 @@ def submit(ctx: Context) -> None:
     ctx.say(ctx.t("Your concern has been sent.\nTracking code: {code}", code=code))
     if anonymous:
         ctx.say(ctx.t("Keep this code: it is the only way to follow your anonymous concern.\n"
-                      "Send /status {code} at any time to see its state and the answer.", code=code),
+                      "To see its state and the answer, just send the code {code} here.", code=code),
                 main_menu(ctx))
     else:
         ctx.say(ctx.t("What happens next:\n"

@@ -54,4 +54,4 @@ def test_a_failure_inside_a_handler_gets_an_apology_and_keeps_nothing(core: Core
     out = shell(core, "worker", "/start\n2\n1\n/new\n/status\n")
     assert "Sorry, something went wrong on our side" in out
     assert "Traceback" not in out and "disk on fire" not in out
-    assert "You have not sent any concerns yet" in out  # the shell went on; the dialog was not entered
+    assert "No concern is linked to your account yet" in out  # the shell went on; the dialog was not entered

@@ -151,7 +151,7 @@ async def test_anonymous_reply_tells_to_keep_the_code(world: Any) -> None:
     code = rows(world.engine, Concern)[0].tracking_code
     assert set(codes_in(replies)) == {code}
     assert "Keep this code" in text_of(replies)
-    assert f"/status {code}" in text_of(replies)
+    assert f"just send the code {code} here" in text_of(replies)  # review A16: no command to learn
 
 
 async def test_anonymous_concern_is_not_in_the_authors_status_list(world: Any) -> None:

@@ -83,7 +83,7 @@ async def test_status_without_concerns_says_so_and_offers_the_menu(world) -> Non
     lan = world.person(703)
     await onboard(lan, "en")
     replies = await lan.send("/status")
-    assert "You have not sent any concerns yet" in text_of(replies)
+    assert "No concern is linked to your account yet" in text_of(replies)
     assert options_of(replies) == MENU
 
 
@@ -129,7 +129,7 @@ async def test_cancel_command_mid_dialog_forgets_the_answers(world) -> None:
     await lan.send("Công ty TNHH Minh Phát")
     await lan.choose("Đình Trám Industrial Park")
     replies = await lan.send("/cancel")
-    assert "Cancelled. Nothing was saved." in text_of(replies)
+    assert "Cancelled. Your concern has not been sent." in text_of(replies)
     state = lan.dialog()
     assert state is not None and state.flow is None and state.step is None and state.data == "{}"
     assert rows(world.engine, Concern) == []
@@ -149,7 +149,7 @@ async def test_cancel_typed_as_the_options_text(world) -> None:
     await onboard(lan, "en")
     await lan.send("/new")
     replies = await lan.send("cancel")
-    assert "Cancelled. Nothing was saved." in text_of(replies)
+    assert "Cancelled. Your concern has not been sent." in text_of(replies)
 
 
 # ---- language ------------------------------------------------------------------------------
@@ -221,3 +221,35 @@ def test_dates_follow_the_locale_and_time_zone(core) -> None:
     assert core.catalogs.get("vi").date(moment) == "24/11/2026"
     assert core.catalogs.get("en").date(moment) == "24 Nov 2026"
     assert re.fullmatch(r"03:30 24/11/2026", core.catalogs.get("vi").datetime(moment))
+
+
+async def test_keeping_what_one_was_about_to_remove_never_says_nothing_was_saved(world) -> None:
+    """Review A2: "No, keep it" and "Keep it" answer with what stays, not "nothing was saved"."""
+    lan = world.person(760, language="en")
+    await onboard(lan, "en")
+    code = await submit_concern(lan)
+    await lan.send(f"/withdraw {code}")
+    kept = await lan.choose("No, keep it")
+    assert f"{code} is kept as it is." in text_of(kept) and "Nothing was saved" not in text_of(kept)
+    await lan.send("/forget")
+    kept = await lan.choose("Keep it")
+    assert "Your data is kept as it is." in text_of(kept) and "Nothing was saved" not in text_of(kept)
+    assert lan.person_row().display_name  # nothing was deleted
+
+
+async def test_the_anonymous_receipt_says_to_send_the_code_and_step_five_names_its_button(world) -> None:
+    """Review A16 and A1: no slash command to learn; the step names the button it shows."""
+    lan = world.person(761, language="vi")
+    await onboard(lan, "vi")
+    await lan.send("/new")
+    await lan.choose("Tiền lương, thưởng")
+    await lan.choose("Không nêu tên công ty")
+    await lan.choose("Bỏ qua")
+    step_five = await lan.send_voice("voice-9")
+    assert "chọn “Xong”" in text_of(step_five) and options_of(step_five) == ["Xong"]
+    await lan.choose("Xong")
+    await lan.choose("Ẩn danh hoàn toàn")
+    sent = await lan.choose("Gửi")
+    code = codes_in(sent)[0]
+    assert f"bạn chỉ cần gửi mã {code} vào đây" in text_of(sent) and "/status" not in text_of(sent)
+    assert code in text_of(await lan.send(code))  # and sending it works

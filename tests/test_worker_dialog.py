@@ -459,7 +459,7 @@ async def test_cancel_at_the_summary_stores_nothing_and_clears_the_dialog(world)
     await onboard(lan, "en")
     await reach_summary(lan, photos=["p1"])
     replies = await lan.choose("Cancel")
-    assert "Cancelled. Nothing was saved." in text_of(replies)
+    assert "Cancelled. Your concern has not been sent." in text_of(replies)
     assert options_of(replies) == MENU
     engine = world.engine
     assert rows(engine, Concern) == [] and rows(engine, Attachment) == [] and rows(engine, StatusChange) == []
@@ -486,6 +486,6 @@ async def test_cancel_button_in_the_middle_of_the_dialog(world) -> None:
     await lan.send("/new")
     await lan.choose("Wages and bonuses")
     replies = await lan.choose("Cancel")
-    assert "Cancelled. Nothing was saved." in text_of(replies)
+    assert "Cancelled. Your concern has not been sent." in text_of(replies)
     state = lan.dialog()
     assert state is not None and state.flow is None and state.data == "{}"
