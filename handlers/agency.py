@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 from handlers.core import Answer, Choice, Context, Option, parse_date, text_answer
 from handlers.routing import Flow, Router
@@ -173,13 +173,15 @@ def ask_extension_date(ctx: Context, answer: Answer | None) -> None:
     """Until when."""
     assignment, concern = _flow_assignment(ctx)
     if answer is None:
-        ctx.say(ctx.t("The deadline for {code} is {date}. Until which date do you need? (e.g. 20/08/2024)",
+        ctx.say(ctx.t("The deadline for {code} is {date}. Until which date do you need? "
+                      "(day/month/year, e.g. {example})", example=ctx.t.date(assignment.deadline + timedelta(days=15)),
                       code=concern.tracking_code, date=ctx.t.date(assignment.deadline)),
                 [Option(Choice("cancel"), ctx.t("Cancel"))])
         return
     wanted = parse_date(answer.text or "")
     if wanted is None or wanted <= assignment.deadline:
-        ctx.say(ctx.t("Please type a date after {date}, like 20/08/2024.", date=ctx.t.date(assignment.deadline)))
+        ctx.say(ctx.t("Please type a date after {date}, like {example}.", date=ctx.t.date(assignment.deadline),
+                      example=ctx.t.date(assignment.deadline + timedelta(days=15))))
         return
     ctx.data["until"] = wanted.isoformat()
     ctx.goto("reason")

@@ -462,12 +462,13 @@ def ask_deadline(ctx: Context, answer: Answer | None) -> None:
              if dialogue else ctx.t("{date} ({days} days)", date=ctx.t.date(default), days=days))
     options = [Option(Choice("deadline", "default"), label), Option(Choice("cancel"), ctx.t("Cancel"))]
     if answer is None:
-        ctx.say(ctx.t("By which date must they answer? Choose the default or type a date like 20/08/2024."),
-                options)
+        ctx.say(ctx.t("By which date must they answer? Choose the default or type a date (day/month/year) "
+                      "like {example}.", example=ctx.t.date(default)), options)
         return
     deadline = default if answer.picked("deadline") == "default" else parse_date(answer.text or "")
     if deadline is None or deadline <= ctx.today():
-        ctx.say(ctx.t("Please type a future date like 20/08/2024, or choose the default."), options)
+        ctx.say(ctx.t("Please type a future date like {example}, or choose the default.",
+                      example=ctx.t.date(default)), options)
         return
     concern = dialog_concern(ctx)
     codes = list(ctx.data.get("agencies", []))

@@ -7,6 +7,7 @@ Local time is Asia/Ho_Chi_Minh (UTC+7): 08:00 there is 01:00 UTC.
 
 from __future__ import annotations
 
+import re
 import threading
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -298,3 +299,16 @@ async def test_two_processes_sweeping_at_once_send_each_reminder_once(tmp_path: 
                 OutboxMessage.chat_id == str(LABOUR), OutboxMessage.status == "pending"))]
         assert len(to_labour) == 2  # one 0-day reminder for the two due today, one overdue notice
         assert sum(r.total for r in reports) == len(to_labour) + 2  # + escalation to the admin, digest
+
+
+async def test_date_examples_are_in_the_future_not_a_date_long_past(world, cast: Cast) -> None:
+    """Review B1: the example of a date to type is the default deadline, never 20/08/2024."""
+    await onboard(cast.worker, "en")
+    code = await submit_concern(cast.worker)
+    await cast.officer.send(f"/assign {code}")
+    await cast.officer.choose(LABOUR_AGENCY)
+    prompt = text_of(await cast.officer.choose("Tiếp tục (đã chọn 1)"))
+    (example,) = re.findall(r"\d{2}/\d{2}/\d{4}", prompt)
+    assert datetime.strptime(example, "%d/%m/%Y").date() > date.today() and "20/08/2024" not in prompt
+    refused = text_of(await cast.officer.send("01/01/2020"))
+    assert example in refused and "20/08/2024" not in refused
