@@ -34,14 +34,7 @@ _CLAIM = {
 
 def claim_notice(kind: str, key: str, *, session: Session, at: datetime | None = None) -> bool:
     """Record a notice as sent; False when it was sent before (by this process or another)."""
-    when = at or utcnow()
-    claim = _CLAIM.get(session.get_bind().dialect.name)
-    if claim is not None:
-        return session.execute(claim, {"kind": kind, "key": key, "at": when}).first() is not None
-    if session.get(SentNotice, (kind, key)) is not None:
-        return False
-    session.add(SentNotice(kind=kind, key=key, at=when))
-    return True
+    return key in claim_notices(kind, [key], session=session, at=at)
 
 
 def claim_notices(kind: str, keys: list[str], *, session: Session, at: datetime | None = None) -> set[str]:
@@ -50,8 +43,10 @@ def claim_notices(kind: str, keys: list[str], *, session: Session, at: datetime 
         return set()
     when = at or utcnow()
     claim = _CLAIM.get(session.get_bind().dialect.name)
-    if claim is None:
-        return {key for key in keys if claim_notice(kind, key, session=session, at=when)}
+    if claim is None:  # another database: look, then add (no conditional insert to rely on)
+        fresh = [key for key in keys if session.get(SentNotice, (kind, key)) is None]
+        session.add_all([SentNotice(kind=kind, key=key, at=when) for key in fresh])
+        return set(fresh)
     # Many parameter sets, one statement: SQLAlchemy sends them as batched multi-row inserts, and
     # RETURNING names the rows that were new.
     rows = [{"kind": kind, "key": key, "at": when} for key in keys]

@@ -241,10 +241,7 @@ async def test_the_anonymous_receipt_says_to_send_the_code_and_step_five_names_i
     """Review A16 and A1: no slash command to learn; the step names the button it shows."""
     lan = world.person(761, language="vi")
     await onboard(lan, "vi")
-    await lan.send("/new")
-    await lan.choose("Tiền lương, thưởng")
-    await lan.choose("Không nêu tên công ty")
-    await lan.choose("Bỏ qua")
+    await _to_description_in_vietnamese(lan)
     step_five = await lan.send_voice("voice-9")
     assert "chọn “Xong”" in text_of(step_five) and options_of(step_five) == ["Xong"]
     await lan.choose("Xong")

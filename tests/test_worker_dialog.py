@@ -338,17 +338,22 @@ async def test_voice_note_can_be_the_description(world) -> None:
         ("voice-77", "voice", 20480)]
 
 
+async def _describe_then_send(lan) -> None:  # type: ignore[no-untyped-def]
+    """After a photo at step 4: the words, then Done (the photo is already there), union, Send."""
+    replies = await lan.send(DESCRIPTION)
+    assert options_of(replies) == ["Done"]  # the photo is already there
+    await lan.choose("Done")
+    await lan.choose(UNION)
+    await lan.choose("Send")
+
+
 async def test_photo_at_the_description_step_is_kept_but_words_are_still_asked(world) -> None:
     lan = await _at_description(world, 533)
     replies = await lan.send_photo("early-photo")
     assert "describe the concern" in text_of(replies)
     state = lan.dialog()
     assert state is not None and state.step == "description"
-    replies = await lan.send(DESCRIPTION)
-    assert options_of(replies) == ["Done"]  # the photo is already there
-    await lan.choose("Done")
-    await lan.choose(UNION)
-    await lan.choose("Send")
+    await _describe_then_send(lan)
     assert [f.file_id for f in rows(world.engine, Attachment)] == ["early-photo"]
 
 
@@ -372,11 +377,7 @@ async def test_too_short_caption_keeps_the_photo_and_asks_for_more_words(world) 
     assert "too short" in text_of(replies)
     state = lan.dialog()
     assert state is not None and state.step == "description"
-    replies = await lan.send(DESCRIPTION)
-    assert options_of(replies) == ["Done"]  # the photo is already there
-    await lan.choose("Done")
-    await lan.choose(UNION)
-    await lan.choose("Send")
+    await _describe_then_send(lan)
     assert [f.file_id for f in rows(world.engine, Attachment)] == ["payslip"]
 
 

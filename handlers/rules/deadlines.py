@@ -56,11 +56,6 @@ def time_left(t: Translator, deadline: date, today: date) -> str:
     return t("{days} days overdue", days=-days)
 
 
-def is_overdue(assignment: Assignment, today: date) -> bool:
-    """Whether an unanswered assignment's deadline has passed (it falls due at the end of the day)."""
-    return assignment.answered_at is None and days_left(assignment.deadline, today) < 0
-
-
 def request_extension(assignment: Assignment, until: date, reason: str, *, session: Session) -> None:
     """Record an agency's request for a later deadline; the union decides."""
     if until <= assignment.deadline:
