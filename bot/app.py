@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import unicodedata
 from typing import Any
 
 from telegram import Update
@@ -36,6 +37,8 @@ def build_policy(settings: Settings) -> Policy:
         flood_messages=settings.flood_messages, flood_window_seconds=settings.flood_window_seconds,
         daily_concern_limit=settings.daily_concern_limit, invitation_days=settings.invitation_days,
         default_deadline_days=settings.default_deadline_days, reopen_days=settings.reopen_days,
+        retention_months=settings.retention_months,
+        federation_vi=unicodedata.normalize("NFC", settings.federation_name), federation_en=settings.federation_name_en,
         reminders=ReminderPolicy(
             calendar=Calendar(extra_days_off=settings.extra_days_off), hour=settings.reminder_time,
             stages=settings.reminder_stages, escalation_every_days=settings.escalation_every_days,
@@ -126,7 +129,7 @@ async def start_services(application: Application) -> None:
     application.bot_data["scheduler"] = start_scheduler(
         core.engine, sender, interval_seconds=application.bot_data["outbox_interval"],
         keep_sent_days=application.bot_data["outbox_keep_days"], core=core,
-        sweep_seconds=application.bot_data["sweep_seconds"])
+        sweep_seconds=application.bot_data["sweep_seconds"], retention_months=core.policy.retention_months)
     application.bot_data["sender_task"] = asyncio.create_task(run_sender(application, sender))
     host.on_queued = sender.kick
 

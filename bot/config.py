@@ -36,6 +36,11 @@ class Settings(BaseSettings):
     invitation_days: int = Field(7, ge=1)
     default_deadline_days: int = Field(30, ge=1)
     reopen_days: int = Field(30, ge=1)
+    # Who holds the data, named in the welcome and the privacy notice (Decree 13/2023/NĐ-CP).
+    federation_name: str = Field("Liên đoàn Lao động thành phố Bắc Ninh", min_length=3, max_length=120)
+    federation_name_en: str = Field("Bắc Ninh City Labour Federation", min_length=3, max_length=120)
+    # Workers' names are removed from concerns finished this many months ago (the notice says so).
+    retention_months: int = Field(24, ge=1, le=120)
     outbox_interval_seconds: float = Field(2.0, gt=0)
     outbox_keep_days: int = Field(30, ge=1)  # delivered messages are deleted after this
     # Telegram's limits, kept by the outbox sender: messages per second overall, and to any one chat.

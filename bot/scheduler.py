@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from calendar import monthrange
 from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -13,6 +14,7 @@ from sqlalchemy.exc import OperationalError
 from bot.sender import OutboxSender
 from handlers.dispatch import Core
 from handlers.rules.reminders import SweepReport, sweep
+from storage.concerns import anonymise_finished
 from storage.db import new_session
 from storage.dialogs import prune_processed_updates
 from storage.models import utcnow
@@ -38,9 +40,30 @@ def run_sweep(core: Core, *, now: datetime | None = None, force: bool = False) -
     raise AssertionError("unreachable")
 
 
+def months_before(moment: datetime, months: int) -> datetime:
+    """The same day and time `months` calendar months earlier (the last day of a shorter month)."""
+    month_index = moment.year * 12 + moment.month - 1 - months
+    year, month = divmod(month_index, 12)
+    day = min(moment.day, monthrange(year, month + 1)[1])
+    return moment.replace(year=year, month=month + 1, day=day)
+
+
+def anonymise_old_concerns(engine: Engine, *, retention_months: int, now: datetime | None = None) -> int:
+    """Remove the authors of concerns finished more than `retention_months` ago; how many changed."""
+    before = months_before(now or utcnow(), retention_months)
+    total = 0
+    while True:  # in batches, so a first run on a large store holds no lock for long
+        with new_session(engine) as session:
+            changed = anonymise_finished(before, session=session)
+            session.commit()
+        total += changed
+        if changed == 0:
+            return total
+
+
 def start_scheduler(engine: Engine, sender: OutboxSender, *, interval_seconds: float,
                     keep_sent_days: int = 30, core: Core | None = None,
-                    sweep_seconds: float = 60) -> AsyncIOScheduler:
+                    sweep_seconds: float = 60, retention_months: int = 24) -> AsyncIOScheduler:
     """Start the jobs on the running event loop."""
     scheduler = AsyncIOScheduler(timezone="UTC")
     if core is not None:
@@ -69,5 +92,14 @@ def start_scheduler(engine: Engine, sender: OutboxSender, *, interval_seconds: f
             purge_sent(session=session, older_than=timedelta(days=keep_sent_days))
 
     scheduler.add_job(prune, "interval", hours=6, id="prune-updates", max_instances=1, coalesce=True)
+
+    def retention() -> None:
+        # The privacy notice promises this: names leave finished concerns after the retention period.
+        changed = anonymise_old_concerns(engine, retention_months=retention_months)
+        if changed:
+            log.info("removed the authors of %d concerns finished over %d months ago", changed, retention_months)
+
+    scheduler.add_job(retention, "interval", hours=24, id="retention", max_instances=1, coalesce=True,
+                      next_run_time=datetime.now(UTC) + timedelta(minutes=5))
     scheduler.start()
     return scheduler

@@ -8,7 +8,7 @@ from handlers.core import Choice, Context, Option, parse_number
 from handlers.routing import Router
 from handlers.rules import invitations
 from handlers.rules.reminders import sweep
-from handlers.views import ROLE_LABELS, display_name, role_label
+from handlers.views import ROLE_LABELS, display_name, messenger_name, role_label
 from locales import N_
 from storage.models import Role
 from storage.people import list_staff, set_role
@@ -71,7 +71,7 @@ def staff(ctx: Context) -> None:
     lines = [ctx.t("Staff:")]
     for person in list_staff(session=ctx.session):
         lines.append(ctx.t("• {name} ({id}): {role}", name=display_name(person),
-                           id=f"{person.messenger}:{person.external_id}",
+                           id=f"{messenger_name(person.messenger)} {person.external_id}",
                            role=role_label(ctx, person.role, person.agency_code)))
     ctx.say("\n".join(lines), [Option(Choice.command("revoke"), ctx.t("Remove a role"))])
 

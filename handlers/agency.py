@@ -16,8 +16,8 @@ from storage.models import Assignment, AssignmentStatus, Concern, Role
 from storage.reference import get_item
 
 router = Router("agency", roles=(Role.AGENCY,))
-ANSWER = router.flow("answer", ["text", "document"])
-EXTEND = router.flow("extend", ["date", "reason"])
+ANSWER = router.flow("answer", ["text", "document"], cancelled=N_("Cancelled. Your agency's answer has not been sent."))
+EXTEND = router.flow("extend", ["date", "reason"], cancelled=N_("Cancelled. No request for more time was sent."))
 MIN_ANSWER = 10
 MAX_ANSWER = 3000
 
@@ -135,7 +135,8 @@ def ask_answer_document(ctx: Context, answer: Answer | None) -> None:
     """The official document (PDF or image), or none."""
     options = [Option(Choice("doc", "none"), ctx.t("No document"))]
     if answer is None:
-        ctx.say(ctx.t("Attach the signed written answer (PDF or photo), or choose “No document”."), options)
+        ctx.say(ctx.t("Please attach the signed, stamped written answer of your agency (PDF or photo), "
+                      "or choose “No document”."), options)
         return
     media = answer.attachment
     if answer.picked("doc") != "none" and (media is None or media.kind not in ("document", "photo")):
@@ -158,8 +159,13 @@ def ask_answer_document(ctx: Context, answer: Answer | None) -> None:
         else:
             ctx.notify(officer, N_("{agency} answered {code}."), options=open_it,
                        code=code, agency=get_item("agency", item_code, session=ctx.session) or item_code)
+    following = [c for _, c in agency_assignments(str(ctx.person.agency_code), session=ctx.session)
+                 if c.id != concern.id]
+    options = [Option(Choice.command("case", c.tracking_code), ctx.t("Next: {code}", code=c.tracking_code))
+               for c in following[:1]]
     ctx.say(ctx.t("Thank you. The answer to {code} is recorded.\n"
-                  "The Labour Federation will relay it to the worker.", code=code))
+                  "The Labour Federation will pass it on to the worker.", code=code),
+            [*options, Option(Choice.command("mine"), ctx.t("Assigned to us"))])
 
 
 @router.command("extend")
@@ -191,8 +197,9 @@ def ask_extension_date(ctx: Context, answer: Answer | None) -> None:
 def ask_extension_reason(ctx: Context, answer: Answer | None) -> None:
     """Why more time is needed; then the union decides."""
     assignment, concern = _flow_assignment(ctx)
-    reason = text_answer(ctx, answer, ctx.t("Why do you need more time? The union will read your reason."),
-                         low=5, high=500)
+    reason = text_answer(ctx, answer, ctx.t("Please state why your agency needs more time. "
+                                            "The {federation} will consider it and reply.",
+                                            federation=ctx.policy.federation(ctx.t.locale)), low=5, high=500)
     if reason is None:
         return
     request_extension(assignment, date.fromisoformat(str(ctx.data["until"])), reason, session=ctx.session)
@@ -205,4 +212,5 @@ def ask_extension_reason(ctx: Context, answer: Answer | None) -> None:
                             Option(Choice.command("refuse", str(assignment.id)), N_("Refuse"))],
                    code=code, reason=reason, date=assignment.extension_requested, old=assignment.deadline,
                    agency=get_item("agency", assignment.agency_code, session=ctx.session) or assignment.agency_code)
-    ctx.say(ctx.t("Your request was sent to the union. You will be told their decision."))
+    ctx.say(ctx.t("Your agency's request was sent to the union. You will be informed of the decision."),
+            [Option(Choice.command("mine"), ctx.t("Assigned to us"))])

@@ -9,14 +9,17 @@ from handlers.core import Answer, Choice, Context, Option, parse_date, parse_num
 from handlers.routing import Router
 from handlers.rules.cases import raise_concern
 from handlers.views import agency_name, category_name, place_name
+from locales import N_
 from storage.models import DialogueSession, Role, Visibility
 from storage.notices import agency_deadlines
 from storage.sessions import add_session, close_session, list_sessions, record_origin, session_counts
 
 router = Router("conferences", roles=(Role.OFFICER, Role.ADMIN))
-NEW_SESSION = router.flow("session", ["name", "held_on", "deadline"])
+NEW_SESSION = router.flow("session", ["name", "held_on", "deadline"],
+                          cancelled=N_("Cancelled. No session was created."))
 ENTER = router.flow("enter", ["session", "category", "enterprise", "enterprise_pick", "place", "description",
-                              "attachments", "speaker", "confirm"])
+                              "attachments", "speaker", "confirm"], for_staff=True,
+                    cancelled=N_("Cancelled. The concern was not entered."))
 form.attach_to(ENTER)
 MAX_NAME = 200
 MAX_SPEAKER = 128

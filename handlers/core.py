@@ -14,7 +14,7 @@ from sqlmodel import Session
 
 from handlers.rules.calendar import ReminderPolicy
 from handlers.rules.notify import tell
-from locales import Catalogs, Translator
+from locales import Catalogs, Plural, Translator
 from storage.dialogs import Dialog
 from storage.models import Person
 
@@ -140,7 +140,15 @@ class Policy:
     invitation_days: int = 7
     default_deadline_days: int = 30
     reopen_days: int = 30
+    retention_months: int = 24
+    # Who holds the data and answers workers (Decree 13 asks the notice to name them).
+    federation_vi: str = "Liên đoàn Lao động"
+    federation_en: str = "Labour Federation"
     reminders: ReminderPolicy = field(default_factory=ReminderPolicy)
+
+    def federation(self, locale: str) -> str:
+        """The Labour Federation's name in a language."""
+        return self.federation_vi if locale == "vi" else self.federation_en
 
 
 class Quota(Protocol):
@@ -253,7 +261,7 @@ class Context:
         self.state.step = None
         self.data = {}
 
-    def notify(self, recipient: Person, message: str, *, options: list[Option] | None = None,
+    def notify(self, recipient: Person, message: str | Plural, *, options: list[Option] | None = None,
                attachment: Attachment | None = None, **values: Any) -> None:
         """Queue a message for someone else, in their language, sent after this commit.
 
@@ -280,6 +288,9 @@ def text_answer(ctx: Context, answer: Answer | None, prompt: str, *, low: int, h
         ctx.say(prompt, [Option(Choice("cancel"), ctx.t("Cancel"))])
         return None
     text = answer.text or ""
+    if not text and answer.attachment is not None:
+        ctx.say(ctx.t("This step takes text only. Please type a few words."))
+        return None
     if not low <= len(text) <= high:
         ctx.say(ctx.t("Please write {min} to {max} characters.", min=low, max=ctx.t.number(high)))
         return None

@@ -34,8 +34,19 @@ from storage.dialogs import claim_update, drop_dialog, load_dialog, save_dialog
 from storage.models import OutboxMessage, Role, row_id, utcnow
 from storage.outbox import add_receipt, drop_receipts
 from storage.people import find_person, get_or_create_person, set_role
+from storage.reference import search_key
 
 log = logging.getLogger(__name__)
+# Words a person may type instead of a command (compared without case, accents or punctuation), so
+# that nobody needs English slash commands, and so that messengers without buttons work too.
+COMMAND_WORDS = {
+    "huy": "cancel", "huy bo": "cancel", "cancel": "cancel",
+    "tro giup": "help", "huong dan": "help", "help": "help",
+    "tra cuu": "status", "trang thai": "status", "kien nghi cua toi": "status", "my concerns": "status",
+    "xoa du lieu": "forget", "xoa du lieu cua toi": "forget", "delete my data": "forget",
+    "kien nghi moi": "new", "new concern": "new",
+    "ngon ngu": "language", "language": "language",
+}
 
 
 class FloodGuard:
@@ -229,7 +240,7 @@ class Core:
         if incoming.text is not None:
             text = clean_text(incoming.text)
             if not text and incoming.attachment is None:
-                ctx.say(ctx.t("Your message was empty. Please write a few words, or send /help."))
+                ctx.say(ctx.t("The message was empty. Please write a few words, or type “help”."))
                 return
             incoming = replace(incoming, text=text)
             parsed = parse_command(text) if incoming.command is None else None
@@ -237,8 +248,11 @@ class Core:
                 incoming = replace(incoming, command=parsed[0], args=clean_text(parsed[1]), text=None)
             elif incoming.command is None:
                 key = _typed_choice(text, ctx.state.options)
+                word = COMMAND_WORDS.get(search_key(text)) if key is None and len(text) < 30 else None
                 if key is not None:
                     incoming = replace(incoming, choice=key, text=None)
+                elif word is not None:
+                    incoming = replace(incoming, command=word, args="", text=None)
         choice = Choice.parse(incoming.choice) if incoming.choice is not None else None
         if choice is not None and choice.action.startswith("/"):
             incoming = replace(incoming, command=choice.action[1:], args=choice.value, choice=None)
@@ -248,7 +262,8 @@ class Core:
             self._run_command(ctx)
             return
         if incoming.attachment is not None and incoming.attachment.kind not in ACCEPTED_MEDIA:
-            ctx.say(ctx.t("I can read text, voice notes, photos and documents only. Please send one of those."))
+            ctx.say(ctx.t("We can read text, voice notes, photos, videos and documents only. "
+                          "Please send one of those."))
             return
         step_fn = self.routes.step(ctx.state.flow, ctx.state.step)
         if step_fn is not None:
@@ -271,7 +286,7 @@ class Core:
         if cmd is None:
             if name in self.routes.commands:
                 log.warning("denied /%s to %s (role %s)", name, ctx.person.id, ctx.person.role)
-            ctx.say(ctx.t("I do not know the command /{name}. Send /help to see what I can do.",
+            ctx.say(ctx.t("The command /{name} is not available. Type “help” to see what you can do.",
                           name=name[:32]))
             return
         cmd.run(ctx)

@@ -27,6 +27,12 @@ def cancel_option(ctx: Context) -> Option:
     return Option(Choice("cancel"), ctx.t("Cancel"))
 
 
+def for_staff(ctx: Context) -> bool:
+    """Whether an officer is filling the form for a worker (the steps then speak to the officer)."""
+    flow = ctx.routes.flows.get(ctx.state.flow or "")
+    return flow is not None and flow.for_staff
+
+
 def ask_category(ctx: Context, answer: Answer | None) -> None:
     """What the concern is about."""
     categories = list_items("category", session=ctx.session)
@@ -35,7 +41,9 @@ def ask_category(ctx: Context, answer: Answer | None) -> None:
     if not chosen:
         if answer is not None:
             ctx.say(ctx.t("Please choose a topic from the list (you can type its number)."))
-        ctx.say(ctx.t("Step 1 of 6. What is your concern about?"), [*options, cancel_option(ctx)])
+        question = (ctx.t("What is the concern about?") if for_staff(ctx)
+                    else ctx.t("Step 1 of 6. What is your concern about?"))
+        ctx.say(question, [*options, cancel_option(ctx)])
         return
     ctx.data["category"] = chosen
     advance(ctx)
@@ -45,7 +53,9 @@ def ask_enterprise(ctx: Context, answer: Answer | None) -> None:
     """Which enterprise it concerns: free text, with known names offered."""
     options = [Option(Choice("ent", "none"), ctx.t("No specific company")), cancel_option(ctx)]
     if answer is None:
-        ctx.say(ctx.t("Step 2 of 6. Which enterprise (company) is it about?\n"
+        ctx.say(ctx.t("Which enterprise (company) is it about? Type its name, or choose “{none}”.",
+                      none=options[0].label) if for_staff(ctx) else
+                ctx.t("Step 2 of 6. Which enterprise (company) is it about?\n"
                       "Type its name, for example: Công ty TNHH ABC."), options)
         return
     if answer.picked("ent") == "none":
@@ -73,9 +83,11 @@ def pick_enterprise(ctx: Context, answer: Answer | None) -> None:
     ids = list(ctx.data.get("enterprise_matches", []))
     known = [e for e in (ctx.session.get(Enterprise, i) for i in ids) if e is not None]
     options = [Option(Choice("ent", str(e.id)), e.name) for e in known]
-    options.append(Option(Choice("ent", "typed"), ctx.t("Use “{name}”", name=typed)))
+    options += [Option(Choice("ent", "typed"), ctx.t("Keep the name as typed: “{name}”", name=typed)),
+                cancel_option(ctx)]
     if answer is None:
-        ctx.say(ctx.t("Did you mean one of these?"), options)
+        ctx.say(ctx.t("Is it one of these companies?") if for_staff(ctx)
+                else ctx.t("Is your company one of the names below?"), options)
         return
     picked = answer.picked("ent")
     number = parse_number(picked or "")
@@ -103,8 +115,11 @@ def ask_place(ctx: Context, answer: Answer | None) -> None:
     if answer is None or not answer.chose("place"):
         if answer is not None:
             ctx.say(ctx.t("Please choose a place from the list (you can type its number)."))
-        ctx.say(ctx.t("Step 3 of 6. Where is it? Choose the industrial park (KCN) or the district."),
-                options, columns=2)
+        skip = options[-1].label
+        ctx.say(ctx.t("Where is it? Choose the industrial park or the area, or “{skip}”.", skip=skip)
+                if for_staff(ctx) else
+                ctx.t("Step 3 of 6. Where is it? Choose the industrial park or the area "
+                      "(if you are not sure, choose “{skip}”).", skip=skip), options, columns=2)
         return
     ctx.data["place"] = answer.picked("place") or None
     advance(ctx)
@@ -113,10 +128,11 @@ def ask_place(ctx: Context, answer: Answer | None) -> None:
 def ask_description(ctx: Context, answer: Answer | None) -> None:
     """The concern in the worker's words, or a voice note."""
     if answer is None:
-        ctx.say(ctx.t("Step 4 of 6. Describe your concern in your own words "
-                      "({min} to {max} characters).\nYou can also send a voice note.",
-                      min=MIN_DESCRIPTION, max=ctx.t.number(MAX_DESCRIPTION)),
-                [cancel_option(ctx)])
+        ctx.say(ctx.t("Type the concern as the worker raised it (at least {min} characters), "
+                      "or send a voice recording.", min=MIN_DESCRIPTION) if for_staff(ctx) else
+                ctx.t("Step 4 of 6. Write what your concern is: what happened, where, since when "
+                      "(at least {min} characters).\nIf you prefer not to write, you can send a voice message.",
+                      min=MIN_DESCRIPTION), [cancel_option(ctx)])
         return
     files = ctx.data.setdefault("attachments", [])
     media = answer.attachment
@@ -152,7 +168,9 @@ def ask_attachments(ctx: Context, answer: Answer | None) -> None:
     files = ctx.data.setdefault("attachments", [])
     done = [Option(Choice("files", "done"), ctx.t("Done") if files else ctx.t("Skip"))]
     if answer is None:
-        ctx.say(ctx.t("Step 5 of 6. You may add up to {max} photos or documents "
+        ctx.say(ctx.t("Add up to {max} photos or documents, or choose “{done}”.", max=MAX_ATTACHMENTS,
+                      done=done[0].label) if for_staff(ctx) else
+                ctx.t("Step 5 of 6. You may add up to {max} photos or documents "
                       "(for example a payslip). Send them now, or choose “{done}”.",
                       max=MAX_ATTACHMENTS, done=done[0].label), done)
         return

@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import json
+from datetime import date, timedelta
 from typing import Any
 
 from handlers.core import Answer, Attachment, Choice, Context, Option, parse_date, parse_number, text_answer
 from handlers.routing import Flow, Router
 from handlers.rules import cases, deadlines
-from handlers.rules.cases import assign, followers, liaisons, unrelayed_answers
-from handlers.rules.deadlines import days_left, deadline_for, pending_extension
+from handlers.rules.cases import assign, followers, liaisons, may_rate, unrelayed_answers
+from handlers.rules.deadlines import deadline_for, pending_extension, time_left
 from handlers.rules.lifecycle import TransitionRefused, change_status
 from handlers.views import (
+    REJECT_REASONS,
     agency_name,
     category_name,
     concern_from_args,
+    delivery_error,
     dialog_concern,
     display_name,
+    messenger_name,
     not_found,
     place_name,
+    reason_text,
     refused,
     status_label,
 )
@@ -30,6 +35,7 @@ from storage.models import (
     QUEUE_STATES,
     Assignment,
     AssignmentStatus,
+    CaseNote,
     Concern,
     DialogueSession,
     OutboxMessage,
@@ -42,29 +48,28 @@ from storage.reference import get_item, list_items
 from storage.sessions import origin_of
 
 router = Router("officer", roles=(Role.OFFICER, Role.ADMIN))
-TOPIC = router.flow("topic", ["category"])
-REJECT = router.flow("reject", ["reason"])
-MERGE = router.flow("merge", ["target"])
-ASK = router.flow("ask", ["question"])
-ASSIGN = router.flow("assign", ["agencies", "deadline"])
+TOPIC = router.flow("topic", ["category"], cancelled=N_("Cancelled. The topic stays as it was."))
+REJECT = router.flow("reject", ["reason"], cancelled=N_("Cancelled. The concern was not rejected."))
+MERGE = router.flow("merge", ["target"], cancelled=N_("Cancelled. Nothing was merged."))
+ASK = router.flow("ask", ["question"], cancelled=N_("Cancelled. No question was sent."))
+ASSIGN = router.flow("assign", ["agencies", "deadline"], cancelled=N_("Cancelled. The concern was not assigned."))
 
 PAGE = 8
 MAX_NOTE = 1000
-REJECT_REASONS = [
-    N_("Not a labour matter"),
-    N_("Not enough information to act on"),
-    N_("Already resolved"),
-    N_("Outside the province's competence"),
-]
 NOTE_LABELS = {"question": N_("Question to the worker"), "reply": N_("Worker's reply"),
-               "reopen": N_("Worker says not resolved"), "topic": N_("Topic changed to"),
-               "deadline": N_("Deadline changed")}
+               "reopen": N_("Worker says not resolved")}
 QUEUE_FILTERS = {Status.NEW: N_("New"), Status.REOPENED: N_("Reopened"), Status.ACCEPTED: N_("To assign"),
                  Status.ANSWERED: N_("To review")}
 
 
 def _case(code: str) -> Choice:
     return Choice.command("case", code)
+
+
+def next_actions(ctx: Context, code: str | None = None) -> list[Option]:
+    """Where to go after an action: back to the concern, and back to the queue."""
+    options = [Option(_case(code), ctx.t("Open {code}", code=code))] if code else []
+    return [*options, Option(Choice.command("queue"), ctx.t("Back to the queue"))]
 
 
 def tell_followers(ctx: Context, concern: Concern, message: str, *,
@@ -136,7 +141,7 @@ def show_case(ctx: Context, concern: Concern) -> None:
         ctx.t("Topic: {value}", value=category_name(ctx, concern.category_code)),
         ctx.t("Enterprise: {value}", value=concern.enterprise or "–"),
         ctx.t("Place: {value}", value=place_name(ctx, concern.place_code)),
-        ctx.t("Sent: {date} · Me too: {count}", date=ctx.t.date(concern.created_at), count=concern.me_too),
+        ctx.t("Sent: {date} · Workers concerned: {count}", date=ctx.t.date(concern.created_at), count=concern.me_too),
     ]
     origin = origin_of(concern, session=ctx.session)
     if origin is not None:
@@ -150,11 +155,7 @@ def show_case(ctx: Context, concern: Concern) -> None:
     else:
         lines.append(ctx.t("Raised by: {name}", name=display_name(ctx.session.get(Person, concern.author_id))))
     lines.append(ctx.t("Content: {value}", value=concern.description or ctx.t("(voice note)")))
-    for note in notes_of(concern, session=ctx.session)[-4:]:
-        label = NOTE_LABELS.get(note.kind, N_("Note"))
-        # A topic note keeps the category's code, so each officer reads it in their own language.
-        text = category_name(ctx, note.text) if note.kind == "topic" else note.text
-        lines.append(ctx.t("{label} ({date}): {text}", label=ctx.t(label), date=ctx.t.date(note.at), text=text))
+    lines.extend(note_line(ctx, note) for note in notes_of(concern, session=ctx.session)[-4:])
     for assignment in assignments_of(concern, session=ctx.session):
         lines.append(assignment_line(ctx, assignment))
         if assignment.status == AssignmentStatus.ANSWERED:
@@ -171,11 +172,32 @@ def show_case(ctx: Context, concern: Concern) -> None:
         if item.messenger == ctx.person.messenger:
             ctx.say(caption, attachment=Attachment(item.kind, item.file_id, item.size))
         else:
-            ctx.say(caption + " " + ctx.t("(sent on {messenger}; open it there)", messenger=item.messenger))
+            ctx.say(caption + " " + ctx.t("(sent on {messenger}; open it there)",
+                                          messenger=messenger_name(item.messenger)))
     for assignment in assignments_of(concern, session=ctx.session):
         if assignment.answer_file_id and assignment.answer_messenger == ctx.person.messenger:
             ctx.say(ctx.t("Written answer of {agency}", agency=agency_name(ctx, assignment.agency_code)),
                     attachment=Attachment(assignment.answer_file_kind or "document", assignment.answer_file_id))
+
+
+def note_line(ctx: Context, note: CaseNote) -> str:
+    """A case note as a whole phrase, in the reader's language (topics and deadlines are stored as data)."""
+    day = ctx.t.date(note.at)
+    if note.kind == "topic":
+        return ctx.t("{date}: topic changed to “{topic}”", date=day, topic=category_name(ctx, note.text))
+    if note.kind == "deadline":
+        try:
+            moved = json.loads(note.text)
+            text = ctx.t("{date}: deadline of {agency} moved from {old} to {new}.", date=day,
+                         agency=agency_name(ctx, moved["agency"]), old=ctx.t.date(date.fromisoformat(moved["from"])),
+                         new=ctx.t.date(date.fromisoformat(moved["to"])))
+            if not moved["reason"]:
+                return text
+            return text + " " + ctx.t("Reason: {reason}", reason=moved["reason"])
+        except (ValueError, KeyError, TypeError):  # a note written before notes were stored as data
+            return ctx.t("{date}: deadline changed: {text}", date=day, text=note.text)
+    label = ctx.t(NOTE_LABELS.get(note.kind, N_("Note")))
+    return ctx.t("{date} · {label}: {text}", date=day, label=label, text=note.text)
 
 
 def assignment_line(ctx: Context, assignment: Assignment) -> str:
@@ -183,12 +205,8 @@ def assignment_line(ctx: Context, assignment: Assignment) -> str:
     name = agency_name(ctx, assignment.agency_code)
     if assignment.status == AssignmentStatus.ANSWERED:
         return ctx.t("• {agency}: answered on {date}", agency=name, date=ctx.t.date(assignment.answered_at or ctx.now))
-    days = days_left(assignment.deadline, ctx.today())
-    if days < 0:
-        return ctx.t("• {agency}: deadline {date}, {days} days overdue", agency=name,
-                     date=ctx.t.date(assignment.deadline), days=-days)
-    return ctx.t("• {agency}: deadline {date}, {days} days left", agency=name,
-                 date=ctx.t.date(assignment.deadline), days=days)
+    return ctx.t("• {agency}: deadline {date} ({left})", agency=name, date=ctx.t.date(assignment.deadline),
+                 left=time_left(ctx.t, assignment.deadline, ctx.today()))
 
 
 def case_actions(ctx: Context, concern: Concern) -> list[Option]:
@@ -230,15 +248,27 @@ def accept(ctx: Context) -> None:
 
 @router.command("resolve")
 def resolve(ctx: Context) -> None:
-    """Mark a concern resolved; its followers are asked to rate the answer."""
+    """Mark a concern resolved; its followers are asked, once, to rate the answer they received."""
     concern = concern_from_args(ctx)
     if concern is None or not change(ctx, concern, Status.RESOLVED):
         return
     code = concern.tracking_code
-    tell_followers(ctx, concern, N_("Your concern {code} has been marked resolved.\n"
-                                    "How satisfied are you with the answer?"),
-                   options=_rate_or_reopen(code))
-    ctx.say(ctx.t("{code} marked resolved. The worker has been asked to rate it.", code=code))
+    reopen = Option(Choice.command("reopen", code), N_("Not resolved"))
+    if may_rate(concern, session=ctx.session):
+        tell_followers(ctx, concern, N_("Your concern {code} has been marked resolved.\n"
+                                        "How satisfied are you with the answer?"),
+                       options=[Option(Choice.command("rate", code), N_("Rate the answer")), reopen])
+    else:
+        tell_followers(ctx, concern, N_("The union has marked your concern {code} resolved.\n"
+                                        "If it is not, tell us."), options=[reopen])
+    if not followers(concern, session=ctx.session):
+        ctx.say(ctx.t("{code} marked resolved. Its author is anonymous and will see this with the code.",
+                      code=code), next_actions(ctx))
+    elif may_rate(concern, session=ctx.session):
+        ctx.say(ctx.t("{code} marked resolved. The worker has been asked to rate the answer.", code=code),
+                next_actions(ctx))
+    else:
+        ctx.say(ctx.t("{code} marked resolved. The worker has been told.", code=code), next_actions(ctx))
 
 
 @router.command("relay")
@@ -252,7 +282,8 @@ def relay(ctx: Context) -> None:
         ctx.say(ctx.t("There is no new answer to relay for {code}.", code=concern.tracking_code))
         return
     code = concern.tracking_code
-    for person in followers(concern, session=ctx.session):
+    told = followers(concern, session=ctx.session)
+    for person in told:
         for assignment in fresh:
             item = get_item("agency", assignment.agency_code, session=ctx.session)
             file = None
@@ -261,20 +292,15 @@ def relay(ctx: Context) -> None:
             ctx.notify(person, N_("Answer to your concern {code}\nfrom {agency}:\n{answer}"), attachment=file,
                        code=code, agency=item or assignment.agency_code,
                        answer=assignment.answer_text or "–")
-        ctx.notify(person, N_("Is your concern {code} resolved? You can rate the answer, "
-                              "or tell us it is not resolved."),
-                   options=_rate_or_reopen(code), code=code)
-    ctx.say(ctx.t("Answers relayed to the worker for {code}. Mark it resolved, or keep it open.", code=code),
-            [Option(Choice.command("resolve", code), ctx.t("Mark resolved")), Option(_case(code), ctx.t("Keep open"))],
-            columns=2)
+    # The worker is asked to rate once, when the concern is marked resolved, not here as well.
+    message = (ctx.t("Answers sent to the worker for {code}.", code=code) if told else
+               ctx.t("Answers released for {code}: its author is anonymous and will see them with the code.",
+                     code=code))
+    ctx.say(message + "\n" + ctx.t("Mark it resolved, or keep it open."),
+            [Option(Choice.command("resolve", code), ctx.t("Mark resolved")), Option(_case(code), ctx.t("Keep open"))])
 
 
 # ---- actions that need more input -------------------------------------------------------------
-
-def _rate_or_reopen(code: str) -> list[Option]:
-    return [Option(Choice.command("rate", code), N_("Rate the answer")),
-            Option(Choice.command("reopen", code), N_("Not resolved"))]
-
 
 def _start_on(ctx: Context, flow: Flow) -> None:
     concern = concern_from_args(ctx)
@@ -322,10 +348,9 @@ def ask_reject_reason(ctx: Context, answer: Answer | None) -> None:
         return
     number = parse_number(answer.picked("why") or "")
     if number is not None and number < len(REJECT_REASONS):
-        msgid: str | None = REJECT_REASONS[number]
-        reason = ctx.t(REJECT_REASONS[number])
+        reason = REJECT_REASONS[number]  # stored as the msgid: each reader sees it in their language
     elif answer.text and 3 <= len(answer.text) <= 500:
-        reason, msgid = answer.text, None
+        reason = answer.text
     else:
         ctx.say(ctx.t("Please choose a reason or type one (3 to 500 characters)."), options)
         return
@@ -335,9 +360,15 @@ def ask_reject_reason(ctx: Context, answer: Answer | None) -> None:
         return
     concern.reject_reason = reason
     ctx.end()
-    tell_followers(ctx, concern, N_("Your concern {code} was not accepted.\nReason: {reason}"),
-                   reason=(lambda t: t(msgid)) if msgid else reason)
-    ctx.say(ctx.t("{code} rejected. The worker has been told the reason.", code=concern.tracking_code))
+    tell_followers(ctx, concern, N_("Your concern {code} was not accepted.\nReason: {reason}\n"
+                                    "If needed, you can send a new concern or contact your grassroots union."),
+                   reason=lambda t: reason_text(t, reason))
+    if followers(concern, session=ctx.session):
+        ctx.say(ctx.t("{code} rejected. The worker has been told the reason.", code=concern.tracking_code),
+                next_actions(ctx))
+    else:
+        ctx.say(ctx.t("{code} rejected. Its author is anonymous and will see the reason with the code.",
+                      code=concern.tracking_code), next_actions(ctx))
 
 
 @router.command("merge")
@@ -381,7 +412,8 @@ def ask_merge_target(ctx: Context, answer: Answer | None) -> None:
                               "They will be handled together: you will hear about {kept} from now on."),
                    code=duplicate.tracking_code, kept=kept.tracking_code)
     ctx.say(ctx.t("{code} merged into {kept}, which now counts {count} workers.",
-                  code=duplicate.tracking_code, kept=kept.tracking_code, count=kept.me_too))
+                  code=duplicate.tracking_code, kept=kept.tracking_code, count=kept.me_too),
+            next_actions(ctx, kept.tracking_code))
 
 
 @router.command("ask")
@@ -412,7 +444,7 @@ def ask_question(ctx: Context, answer: Answer | None) -> None:
         ctx.notify(author, N_("The union has a question about your concern {code}:\n{question}"),
                    options=[Option(Choice.command("reply", code), N_("Reply"))], code=code, question=text)
     ctx.end()
-    ctx.say(ctx.t("Question sent. The reply will come back to you here."))
+    ctx.say(ctx.t("Question sent. The reply will come back to you here."), next_actions(ctx))
 
 
 # ---- assignment to agencies ------------------------------------------------------------------
@@ -459,7 +491,8 @@ def ask_deadline(ctx: Context, answer: Answer | None) -> None:
     days = ctx.policy.default_deadline_days
     default, dialogue = deadline_for(dialog_concern(ctx), ctx.today(), days, session=ctx.session)
     label = (ctx.t("{date} (deadline of {session})", date=ctx.t.date(default), session=dialogue.name)
-             if dialogue else ctx.t("{date} ({days} days)", date=ctx.t.date(default), days=days))
+             if dialogue else ctx.t.plural("{date} ({days} day)", "{date} ({days} days)", days,
+                                           date=ctx.t.date(default), days=days))
     options = [Option(Choice("deadline", "default"), label), Option(Choice("cancel"), ctx.t("Cancel"))]
     if answer is None:
         ctx.say(ctx.t("By which date must they answer? Choose the default or type a date (day/month/year) "
@@ -481,7 +514,7 @@ def ask_deadline(ctx: Context, answer: Answer | None) -> None:
     notify_assignment(ctx, concern, created)
     names = ", ".join(agency_name(ctx, a.agency_code) for a in created)
     ctx.say(ctx.t("{code} assigned to {agencies}, to answer by {date}.", code=concern.tracking_code,
-                  agencies=names, date=ctx.t.date(deadline)))
+                  agencies=names, date=ctx.t.date(deadline)), next_actions(ctx, concern.tracking_code))
     for assignment in created:
         if not liaisons(assignment.agency_code, session=ctx.session):
             ctx.say(ctx.t("{agency} has no liaison in the bot yet. Ask an admin to invite one (/invite agency).",
@@ -494,10 +527,11 @@ def notify_assignment(ctx: Context, concern: Concern, created: list[Assignment])
     for assignment in created:
         item = get_item("agency", assignment.agency_code, session=ctx.session)
         for liaison in liaisons(assignment.agency_code, session=ctx.session):
-            ctx.notify(liaison, N_("Dear agency,\nThe provincial Labour Federation forwards concern {code} "
-                                   "to you.\nTopic: {topic}\nPlease answer in writing by {date}."),
+            ctx.notify(liaison, N_("To: {agency}\nThe {federation} forwards concern {code} to your agency.\n"
+                                   "Topic: {topic}\nPlease answer in writing by {date}."),
                        options=[Option(_case(code), N_("Open")), Option(Choice.command("answer", code), N_("Answer"))],
-                       code=code, date=assignment.deadline,
+                       code=code, date=assignment.deadline, agency=item or assignment.agency_code,
+                       federation=lambda t: ctx.policy.federation(t.locale),
                        topic=get_item("category", concern.category_code, session=ctx.session) or "–")
         tell_followers(ctx, concern, N_("Your concern {code} has been sent to {agency}.\n"
                                         "An answer is expected by {date}."),
@@ -537,12 +571,14 @@ def decide(ctx: Context, *, approve: bool) -> None:
                        code=code, date=assignment.deadline)
         tell_followers(ctx, concern, N_("The answer to your concern {code} is now expected by {date}."),
                        date=assignment.deadline)
-        ctx.say(ctx.t("Approved. New deadline for {code}: {date}.", code=code, date=ctx.t.date(assignment.deadline)))
+        ctx.say(ctx.t("Approved. New deadline for {code}: {date}.", code=code, date=ctx.t.date(assignment.deadline)),
+                next_actions(ctx, code))
     else:
         for liaison in told:
             ctx.notify(liaison, N_("Your request for more time on {code} was refused.\n"
                                    "The deadline stays {date}."), code=code, date=old)
-        ctx.say(ctx.t("Refused. The deadline for {code} stays {date}.", code=code, date=ctx.t.date(old)))
+        ctx.say(ctx.t("Refused. The deadline for {code} stays {date}.", code=code, date=ctx.t.date(old)),
+                next_actions(ctx, code))
 
 
 @router.command("extend")
@@ -568,13 +604,14 @@ def extend_deadline(ctx: Context) -> None:
         return
     for assignment in moved:
         for liaison in liaisons(assignment.agency_code, session=ctx.session):
-            ctx.notify(liaison, N_("To your agency,\nThe deadline for concern {code} is now {date}.\n"
+            ctx.notify(liaison, N_("To: {agency}\nThe deadline for concern {code} is now {date}.\n"
                                    "Reason: {reason}"),
-                       options=[Option(_case(concern.tracking_code), N_("Open"))],
-                       code=concern.tracking_code, date=until, reason=reason.strip()[:300])
+                       options=[Option(_case(concern.tracking_code), N_("Open"))], code=concern.tracking_code,
+                       date=until, reason=reason.strip()[:300],
+                       agency=get_item("agency", assignment.agency_code, session=ctx.session) or assignment.agency_code)
     tell_followers(ctx, concern, N_("The answer to your concern {code} is now expected by {date}."), date=until)
     ctx.say(ctx.t("New deadline for {code}: {date}. The agencies have been told.", code=concern.tracking_code,
-                  date=ctx.t.date(until)))
+                  date=ctx.t.date(until)), next_actions(ctx, concern.tracking_code))
 
 
 @router.command("undelivered")
@@ -587,8 +624,8 @@ def undelivered(ctx: Context) -> None:
         return
 
     def line(message: OutboxMessage, error: str) -> str:
-        return ctx.t("{date} · {messenger}:{chat} · {error}\n“{text}”", date=ctx.t.datetime(message.created_at),
-                     messenger=message.messenger, chat=message.chat_id, error=error,
+        return ctx.t("{date} · {messenger} {chat} · {error}\n“{text}”", date=ctx.t.datetime(message.created_at),
+                     messenger=messenger_name(message.messenger), chat=message.chat_id, error=error,
                      text=message.text[:80] + ("…" if len(message.text) > 80 else ""))
 
     failed = [m for m in messages if m.status != UNCERTAIN]
@@ -596,7 +633,7 @@ def undelivered(ctx: Context) -> None:
     lines = []
     if failed:
         lines.append(ctx.t("Messages that could not be delivered (newest first):"))
-        lines.extend(line(m, m.last_error or "–") for m in failed)
+        lines.extend(line(m, delivery_error(ctx.t, m.last_error or "–")) for m in failed)
     if uncertain:
         lines.extend([""] if lines else [])
         lines.append(ctx.t("Possibly sent: the bot stopped while sending these, so they were not sent again. "

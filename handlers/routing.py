@@ -37,6 +37,8 @@ class Flow:
     name: str
     order: tuple[str, ...]
     steps: dict[str, StepFn] = field(default_factory=dict)
+    cancelled: str | None = None  # a msgid saying what stays as it was when the dialog is cancelled
+    for_staff: bool = False  # its shared steps speak to an officer entering for a worker
 
     def step(self, name: str) -> Callable[[StepFn], StepFn]:
         """Attach the function of a declared step."""
@@ -82,9 +84,10 @@ class Router:
 
         return register
 
-    def flow(self, name: str, steps: Iterable[str]) -> Flow:
-        """Declare a dialog and the order of its steps."""
-        flow = Flow(name, tuple(steps))
+    def flow(self, name: str, steps: Iterable[str], *, cancelled: str | None = None,
+             for_staff: bool = False) -> Flow:
+        """Declare a dialog, the order of its steps, and what "cancel" leaves as it was."""
+        flow = Flow(name, tuple(steps), cancelled=cancelled, for_staff=for_staff)
         self.flows.append(flow)
         return flow
 

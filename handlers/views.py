@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from handlers.core import Choice, Context, Option
-from handlers.rules.lifecycle import ANSWERED_STATES, TransitionRefused
-from locales import N_
+from handlers.rules.cases import may_rate, may_reopen
+from handlers.rules.lifecycle import TransitionRefused
+from locales import N_, Translator
 from storage.cases import assignments_of
 from storage.concerns import attachments_of, get_concern_by_code, parse_tracking_code
 from storage.models import OPEN_STATES, AssignmentStatus, Concern, Person, Role, Status
@@ -24,6 +25,20 @@ STATUS_LABELS = {
     Status.WITHDRAWN: N_("Withdrawn"),
     Status.REOPENED: N_("Reopened"),
 }
+
+
+# Stored as these msgids, so each reader sees the reason in their own language.
+REJECT_REASONS = [
+    N_("Not a labour matter"),
+    N_("Not enough information to act on"),
+    N_("Already resolved"),
+    N_("Outside local jurisdiction"),
+]
+
+
+def reason_text(t: Translator, stored: str) -> str:
+    """A rejection reason in the reader's language (a reason an officer typed is shown as typed)."""
+    return t(stored) if stored in REJECT_REASONS else stored
 
 
 def status_label(ctx: Context, status: Status) -> str:
@@ -68,8 +83,24 @@ def agency_name(ctx: Context, code: str | None) -> str:
 
 
 def not_found(ctx: Context, typed: str) -> None:
-    """The one reply for a code that is unknown, or not the reader's to see."""
-    ctx.say(ctx.t("No concern has the code {code}. Please check it and try again.", code=typed[:20]))
+    """The one reply for a code that is unknown, or not the reader's to see, in the reader's register."""
+    code = typed[:20]
+    if ctx.person.role == Role.AGENCY:
+        ctx.say(ctx.t("Concern {code} is not among those assigned to your agency.", code=code),
+                main_menu(ctx))
+    elif ctx.person.role == Role.WORKER:
+        ctx.say(ctx.t("No concern has the code {code}. Please check it and try again.", code=code))
+    else:
+        ctx.say(ctx.t("No concern has the code {code}.", code=code))
+
+
+def outside_hint(ctx: Context) -> str:
+    """What this person can do from here, naming only buttons they have."""
+    if ctx.person.role == Role.AGENCY:
+        return ctx.t("Please choose “Assigned to us”, or send a concern's code (KN-…) to open it.")
+    if ctx.person.role in (Role.OFFICER, Role.ADMIN):
+        return ctx.t("Choose “Queue”, or send a concern's code (KN-…) to open it.")
+    return ctx.t("To send a concern, choose “New concern”.\nTo follow one, send its tracking code.")
 
 
 def concern_from_args(ctx: Context, args: str | None = None, *,
@@ -108,12 +139,12 @@ def concern_view(ctx: Context, concern: Concern, *, for_author: bool) -> tuple[s
     lines = [
         ctx.t("Concern {code}", code=concern.tracking_code),
         ctx.t("Topic: {value}", value=category_name(ctx, concern.category_code)),
-        ctx.t("State: {value}", value=status_label(ctx, concern.status)),
+        ctx.t("Status: {value}", value=status_label(ctx, concern.status)),
         ctx.t("Sent: {date}", date=ctx.t.date(concern.created_at)),
-        ctx.t("Last change: {date}", date=ctx.t.date(concern.updated_at)),
+        ctx.t("Last updated: {date}", date=ctx.t.date(concern.updated_at)),
     ]
     if concern.status == Status.REJECTED and concern.reject_reason:
-        lines.append(ctx.t("Reason: {reason}", reason=concern.reject_reason))
+        lines.append(ctx.t("Reason: {reason}", reason=reason_text(ctx.t, concern.reject_reason)))
     if concern.status == Status.DUPLICATE and concern.merged_into_id:
         kept = ctx.session.get(Concern, concern.merged_into_id)
         if kept is not None:
@@ -137,22 +168,46 @@ def concern_view(ctx: Context, concern: Concern, *, for_author: bool) -> tuple[s
 
 
 def worker_actions(ctx: Context, concern: Concern) -> list[Option]:
-    """What whoever holds the code may do next with the concern."""
+    """What whoever holds the code may do next with the concern: only what will work."""
     code = concern.tracking_code
     options: list[Option] = []
-    if concern.status in ANSWERED_STATES:
+    if may_rate(concern, session=ctx.session):
         options.append(Option(Choice.command("rate", code), ctx.t("Rate the answer")))
+    if may_reopen(concern, now=ctx.now, days=ctx.policy.reopen_days):
         options.append(Option(Choice.command("reopen", code), ctx.t("Not resolved")))
     if concern.status in OPEN_STATES:
         options.append(Option(Choice.command("withdraw", code), ctx.t("Withdraw")))
     return options
 
 
+MESSENGER_NAMES = {"telegram": "Telegram", "zalo": "Zalo", "terminal": "Terminal"}
+# Common delivery errors, in words an officer understands; checked in order, by a fragment of the error.
+DELIVERY_ERRORS = [
+    ("blocked by the user", N_("the person has blocked the bot")),
+    ("user is deactivated", N_("the account no longer exists")),
+    ("chat not found", N_("the chat does not exist or never started the bot")),
+    ("Forbidden", N_("the bot may not write to this person")),
+    ("file", N_("the file could not be sent")),
+    ("TimedOut", N_("the messenger could not be reached")),
+    ("NetworkError", N_("the messenger could not be reached")),
+]
+
+
+def messenger_name(code: str) -> str:
+    """A messenger as people write it: Telegram, Zalo."""
+    return MESSENGER_NAMES.get(code, code.capitalize())
+
+
+def delivery_error(t: Translator, error: str) -> str:
+    """Why a message was not delivered, in plain words (the raw error when it is not a common one)."""
+    return next((t(words) for fragment, words in DELIVERY_ERRORS if fragment.lower() in error.lower()), error)
+
+
 def display_name(person: Person | None) -> str:
     """A person's name as staff see it."""
     if person is None:
         return "–"
-    return person.display_name or f"{person.messenger}:{person.external_id}"
+    return person.display_name or f"{messenger_name(person.messenger)} {person.external_id}"
 
 
 ROLE_LABELS = {Role.OFFICER: N_("union officer"), Role.AGENCY: N_("agency liaison"), Role.ADMIN: N_("admin")}

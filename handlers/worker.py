@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 from handlers import form
 from handlers.core import Answer, Choice, Context, Option, parse_number, text_answer
 from handlers.routing import Router
 from handlers.rules import invitations
-from handlers.rules.cases import is_follower, raise_concern, union_staff
+from handlers.rules.cases import is_follower, may_rate, raise_concern, union_staff
 from handlers.rules.lifecycle import ANSWERED_STATES, TransitionRefused, change_status
 from handlers.views import ROLE_LABELS as ROLE_NAMES
 from handlers.views import (
+    agency_name,
     concern_from_args,
     concern_view,
     dialog_concern,
     display_name,
     main_menu,
+    messenger_name,
     not_found,
+    outside_hint,
     role_label,
     status_label,
 )
@@ -36,13 +40,13 @@ from storage.reference import get_item
 log = logging.getLogger(__name__)
 router = Router("worker")
 ONBOARD = router.flow("onboard", ["language", "consent"])
-FORGET = router.flow("forget", ["confirm"])
+FORGET = router.flow("forget", ["confirm"], cancelled=N_("Your data is kept as it is."))
 NEW = router.flow("new", ["category", "enterprise", "enterprise_pick", "place", "description", "attachments",
-                          "visibility", "confirm", "edit"])
+                          "visibility", "confirm", "edit"], cancelled=N_("Cancelled. Your concern has not been sent."))
 WITHDRAW = router.flow("withdraw", ["confirm"])
-RATE = router.flow("rate", ["score"])
-REOPEN = router.flow("reopen", ["comment"])
-REPLY = router.flow("reply", ["text"])
+RATE = router.flow("rate", ["score"], cancelled=N_("Cancelled. You can rate the answer later."))
+REOPEN = router.flow("reopen", ["comment"], cancelled=N_("Cancelled. The concern stays as it was."))
+REPLY = router.flow("reply", ["text"], cancelled=N_("Cancelled. Nothing was sent to the union."))
 
 LANGUAGE_PROMPT = "Chọn ngôn ngữ / Choose your language:"
 LANGUAGE_OPTIONS = [Option(Choice("lang", "vi"), "Tiếng Việt"), Option(Choice("lang", "en"), "English")]
@@ -63,22 +67,32 @@ def start(ctx: Context) -> None:
         show_status(ctx, args)
         return
     ctx.end()
-    welcome = ctx.t(
-        "Welcome to kiennghi!\n"
-        "Here you can send concerns and proposals to the provincial Labour Federation (LĐLĐ).\n"
-        "Union officers read every concern and pass it to the responsible agency, "
-        "which answers in writing."
-    )
+    welcome = welcome_text(ctx)
     # One message, not two: fewer messages read better on a small screen.
     if ctx.person.locale is None:
         ctx.enter(ONBOARD, "language")
         ctx.say(f"{welcome}\n\n{LANGUAGE_PROMPT}", LANGUAGE_OPTIONS, columns=2)
-    elif ctx.person.consent_at is None:
+    elif ctx.person.consent_at is None and ctx.person.role == Role.WORKER:
         ctx.say(welcome)
         ctx.start(ONBOARD, at="consent")
     else:
         question = ctx.t("What would you like to do?")
         ctx.say(f"{welcome}\n\n{question}", main_menu(ctx))
+
+
+def welcome_text(ctx: Context) -> str:
+    """The greeting, for the role that reads it."""
+    federation = ctx.policy.federation(ctx.t.locale)
+    if ctx.person.role == Role.AGENCY:
+        return ctx.t("Welcome. This channel carries workers' concerns that the {federation} forwards to "
+                     "{agency} for a written answer.", federation=federation,
+                     agency=agency_name(ctx, ctx.person.agency_code))
+    if ctx.person.role in (Role.OFFICER, Role.ADMIN):
+        return ctx.t("Welcome. Your role: {who}.", who=role_label(ctx, Role(ctx.person.role)))
+    return ctx.t("Welcome to the union's channel for concerns!\n"
+                 "Here you can send concerns and proposals to the {federation}.\n"
+                 "Union officers read every concern and pass it to the responsible agency, "
+                 "which answers in writing.", federation=federation)
 
 
 @router.command("new")
@@ -89,10 +103,17 @@ def new_concern(ctx: Context) -> None:
         return
     if ctx.quota.exhausted(ctx.who, ctx.now):
         ctx.end()
-        ctx.say(ctx.t("You have sent {limit} concerns today, the most for one day. "
-                      "Please continue tomorrow.", limit=ctx.quota.limit))
+        quota_reached(ctx)
         return
     ctx.start(NEW)
+
+
+def quota_reached(ctx: Context) -> None:
+    """Say that today's allowance of concerns is used up."""
+    limit = ctx.quota.limit
+    ctx.say(ctx.t.plural("You have sent {limit} concern today, the most for one day. Please continue tomorrow.",
+                         "You have sent {limit} concerns today, the most for one day. Please continue tomorrow.",
+                         limit, limit=limit))
 
 
 @router.command("status")
@@ -132,49 +153,53 @@ def show_status(ctx: Context, typed: str) -> None:
 
 @router.command("help")
 def help_command(ctx: Context) -> None:
-    """What the bot can do for this person."""
-    lines = [ctx.t(
-        "What I can do:\n"
-        "/new – send a new concern\n"
-        "/status – your concerns and their state\n"
-        "/status KN-XXXX-XXXX – one concern by its code\n"
-        "/withdraw KN-XXXX-XXXX – withdraw a concern\n"
-        "/cancel – stop what you are doing\n"
-        "/language – change the language\n"
-        "/forget – delete your personal data"
-    )]
-    if ctx.person.role in (Role.OFFICER, Role.ADMIN):
-        lines.append(ctx.t("For union officers:\n/queue – new concerns to sort\n"
-                           "/case KN-XXXX-XXXX – open a concern\n"
-                           "/undelivered – messages the bot could not deliver"))
-        lines.append(ctx.t("Sessions and deadlines:\n/sessions – dialogue sessions\n/session new – create one\n"
-                           "/enter – enter a concern raised by a worker\n/deadlines – deadlines by agency\n"
-                           "/extend KN-XXXX-XXXX date reason – move a deadline"))
-    if ctx.person.role == Role.AGENCY:
-        lines.append(ctx.t("For agencies:\n/mine – concerns assigned to your agency"))
-    if ctx.person.role == Role.ADMIN:
-        lines.append(ctx.t("For admins:\n/invite officer – invite a union officer\n"
-                           "/invite agency – invite an agency liaison\n"
-                           "/staff – who holds which role\n/revoke – remove a role\n"
-                           "/remind now – send the reminders that are due now"))
-    ctx.say("\n\n".join(lines), main_menu(ctx))
+    """A short guide for this person's role, with buttons for what they can do."""
+    role = ctx.person.role
+    if role == Role.AGENCY:
+        ctx.say(ctx.t(
+            "How to use this channel:\n"
+            "1. Choose “Assigned to us” to see the concerns forwarded to your agency.\n"
+            "2. Open a concern, choose “Answer”, type the answer and attach the signed, stamped document.\n"
+            "3. If more time is needed, choose “Ask for more time”.\n"
+            "Commands: /mine – concerns assigned to your agency, /cancel – stop the current step, "
+            "/language – change the language."), main_menu(ctx))
+        return
+    if role in (Role.OFFICER, Role.ADMIN):
+        lines = [ctx.t("For union officers:\n/queue – new concerns to sort\n"
+                       "/case KN-XXXX-XXXX – open a concern (or just send its code)\n"
+                       "/undelivered – messages the bot could not deliver\n/cancel – stop the current step"),
+                 ctx.t("Sessions and deadlines:\n/sessions – dialogue sessions\n/session new – create one\n"
+                       "/enter – enter a concern raised by a worker\n/deadlines – deadlines by agency\n"
+                       "/extend KN-XXXX-XXXX date reason – move a deadline")]
+        if role == Role.ADMIN:
+            lines.append(ctx.t("For admins:\n/invite officer – invite a union officer\n"
+                               "/invite agency – invite an agency liaison\n"
+                               "/staff – who holds which role\n/revoke – remove a role\n"
+                               "/remind now – send the reminders that are due now"))
+        ctx.say("\n\n".join(lines), main_menu(ctx))
+        return
+    ctx.say(ctx.t(
+        "How it works:\n"
+        "1. Choose “New concern” and answer 6 short questions.\n"
+        "2. You get a tracking code (KN-…). Send the code here at any time to see the status and the answer.\n"
+        "3. When the agency answers, we write to you here (for an anonymous concern, follow it with its code).\n"
+        "You can also type: “cancel” to stop what you are doing, “help” to see this guide."),
+        [*main_menu(ctx)[:2], Option(Choice.command("privacy"), ctx.t("Personal data")),
+         Option(Choice.command("language"), ctx.t("Language"))], columns=2)
 
 
 @router.command("cancel")
 def cancel(ctx: Context) -> None:
     """Leave any dialog; nothing half-done is kept, and the reply says what stays as it was."""
-    flow, data = ctx.state.flow, ctx.data
+    flow = ctx.routes.flows.get(ctx.state.flow or "")
+    data = ctx.data
     ctx.end()
     if flow is None:
         ctx.say(ctx.t("There is nothing to cancel."), main_menu(ctx))
-    elif flow == NEW.name:
-        ctx.say(ctx.t("Cancelled. Your concern has not been sent."), main_menu(ctx))
-    elif flow == FORGET.name:
-        ctx.say(ctx.t("Your data is kept as it is."), main_menu(ctx))
-    elif flow == WITHDRAW.name and (kept := ctx.session.get(Concern, data.get("concern"))) is not None:
+    elif flow is WITHDRAW and (kept := ctx.session.get(Concern, data.get("concern"))) is not None:
         ctx.say(ctx.t("{code} is kept as it is.", code=kept.tracking_code), main_menu(ctx))
     else:
-        ctx.say(ctx.t("Cancelled. Nothing was saved."), main_menu(ctx))
+        ctx.say(ctx.t(flow.cancelled or N_("Cancelled. Nothing was changed.")), main_menu(ctx))
 
 
 @router.command("language")
@@ -196,13 +221,18 @@ def outside_dialog(ctx: Context) -> None:
     """Text, a file or an old button when no dialog is open: a code shows status, else a hint."""
     incoming = ctx.incoming
     if incoming.text and looks_like_tracking_code(incoming.text):
-        show_status(ctx, incoming.text)
+        # Staff open the case itself; anyone else sees what the code's holder may see.
+        case = ctx.routes.command_for("case", Role(ctx.person.role))
+        if case is not None:
+            ctx.incoming = replace(incoming, command="case", args=incoming.text, text=None)
+            case.run(ctx)
+        else:
+            show_status(ctx, incoming.text)
         return
     if incoming.choice is not None:
         ctx.say(ctx.t("That button belongs to an earlier message."), main_menu(ctx))
         return
-    ctx.say(ctx.t("To send a concern, choose “New concern”.\n"
-                  "To follow one, send its tracking code."), main_menu(ctx))
+    ctx.say(outside_hint(ctx), main_menu(ctx))
 
 
 # ---- onboarding: language and privacy notice ----------------------------------------------
@@ -220,8 +250,8 @@ def ask_language(ctx: Context, answer: Answer | None) -> None:
         return
     set_locale(ctx.person, locale, session=ctx.session)
     ctx.t = ctx.catalogs.get(locale)
-    # First use goes on to the privacy notice; a later change of language (/language) does not.
-    if ctx.person.consent_at is None and ctx.data.get("then") != "menu":
+    # A worker's first use goes on to the privacy notice; a later change of language (/language) does not.
+    if ctx.person.consent_at is None and ctx.data.get("then") != "menu" and ctx.person.role == Role.WORKER:
         ctx.goto("consent")
         return
     ctx.end()
@@ -233,12 +263,13 @@ def ask_consent(ctx: Context, answer: Answer | None) -> None:
     """The privacy notice, and consent before anything personal is kept."""
     options = [Option(Choice("agree"), ctx.t("I agree")), Option(Choice("decline"), ctx.t("Not now"))]
     if answer is None:
-        ctx.say(privacy_notice(ctx), options)
+        ctx.say(privacy_notice(ctx) + "\n" + ctx.t("Do you agree?"), options)
         return
     if answer.chose("decline"):
         ctx.end()
-        ctx.say(ctx.t("All right. Without your agreement I cannot take a concern.\n"
-                      "You can still check a concern by its code. Send /start to see the notice again."))
+        ctx.say(ctx.t("All right. Without your agreement we cannot take a concern.\n"
+                      "You can still check a concern by sending its code. "
+                      "When you are ready, choose “New concern” to read the notice again."), main_menu(ctx))
         return
     if not answer.chose("agree"):
         ctx.say(ctx.t("Please choose “I agree” or “Not now”."), options)
@@ -254,16 +285,27 @@ def ask_consent(ctx: Context, answer: Answer | None) -> None:
 
 
 def privacy_notice(ctx: Context) -> str:
-    """The privacy notice required by Decree 13/2023/NĐ-CP."""
+    """The privacy notice required by Decree 13/2023/NĐ-CP: who, what, why, how long, who sees what."""
     return ctx.t(
-        "Privacy notice (Decree 13/2023/NĐ-CP)\n"
-        "• We keep your messenger name and id, your language and the concerns you send.\n"
+        "Personal data (Decree 13/2023/NĐ-CP)\n"
+        "• The {federation} keeps your {messenger} name and account number, your language and your concerns, "
+        "to receive your concerns, pass them on and send you the answers.\n"
         "• Union officers see your name only if you allow it for that concern.\n"
-        "• Agencies never see who you are.\n"
+        "• Agencies never see your name, but they read what you write: "
+        "do not write your name or phone number in it if you want to stay unknown.\n"
         "• You may send a concern fully anonymously: then nobody knows it is yours.\n"
-        "• To delete your personal data at any time, send /forget.\n"
-        "Do you agree?"
-    )
+        "• Your name is removed from a concern {months} months after it is finished.\n"
+        "• To see your concerns, type “my concerns”. To delete your data, type “delete my data”, "
+        "or choose “Personal data” in the guide.",
+        federation=ctx.policy.federation(ctx.t.locale), messenger=messenger_name(ctx.person.messenger),
+        months=ctx.policy.retention_months)
+
+
+@router.command("privacy")
+def privacy(ctx: Context) -> None:
+    """The privacy notice again, with the way to delete one's data."""
+    ctx.say(privacy_notice(ctx), [Option(Choice.command("forget"), ctx.t("Delete my data")),
+                                  *main_menu(ctx)[:2]])
 
 
 # ---- deletion of personal data ------------------------------------------------------------
@@ -282,7 +324,7 @@ def confirm_forget(ctx: Context, answer: Answer | None) -> None:
         return
     forget_person(ctx.person, session=ctx.session)
     ctx.end()
-    ctx.say(ctx.t("Your personal data has been deleted."))
+    ctx.say(ctx.t("Your personal data has been deleted."), main_menu(ctx))
 
 
 # ---- raising a concern ----------------------------------------------------------------------
@@ -298,10 +340,11 @@ def ask_visibility(ctx: Context, answer: Answer | None) -> None:
     if visibility not in (Visibility.UNION, Visibility.ANONYMOUS):
         ctx.say(ctx.t(
             "Step 6 of 6. Who may know that you sent this?\n"
-            "• Union: union officers may see your name, to contact you. Agencies never do.\n"
-            "• Anonymous: nobody can know, not even the union, and we cannot message you: "
-            "you follow the concern with its code."
-        ), options)
+            "• “{union}”: only union officers see your name, to contact you if needed. "
+            "Agencies do not see it.\n"
+            "• “{anonymous}”: nobody knows, not even the union. "
+            "We cannot write to you: you follow the concern with its code.",
+            union=options[0].label, anonymous=options[1].label), options)
         return
     ctx.data["visibility"] = visibility
     ctx.data.pop("editing", None)
@@ -353,7 +396,7 @@ def choose_edit(ctx: Context, answer: Answer | None) -> None:
         Option(Choice("edit", "place"), ctx.t("Place")), Option(Choice("edit", "description"), ctx.t("Content")),
         Option(Choice("edit", "attachments"), ctx.t("Files")),
         Option(Choice("edit", "visibility"), ctx.t("Who may know me")),
-        Option(Choice("edit", "back"), ctx.t("Back to the summary")),
+        Option(Choice("edit", "back"), ctx.t("Back")),
     ]
     if answer is None:
         ctx.say(ctx.t("What would you like to change?"), options, columns=2)
@@ -374,8 +417,7 @@ def choose_edit(ctx: Context, answer: Answer | None) -> None:
 def submit(ctx: Context) -> None:
     """Store the concern; the code is shown only after the dispatcher has committed it."""
     if ctx.quota.exhausted(ctx.who, ctx.now):
-        ctx.say(ctx.t("You have sent {limit} concerns today, the most for one day. "
-                      "Please continue tomorrow.", limit=ctx.quota.limit))
+        quota_reached(ctx)
         return
     data = ctx.data
     if not data.get("description") and not data.get("attachments"):
@@ -407,7 +449,7 @@ def submit(ctx: Context) -> None:
         ctx.say(ctx.t("What happens next:\n"
                       "1. Union officers read it and pass it to the responsible agency.\n"
                       "2. The agency answers in writing before a deadline.\n"
-                      "3. I will message you here whenever its state changes."), main_menu(ctx))
+                      "3. We will write to you here whenever its status changes."), main_menu(ctx))
 
 
 # ---- following up: withdraw, rate, not resolved, reply to the union ------------------------------
@@ -469,8 +511,9 @@ def rate(ctx: Context) -> None:
     concern = concern_for_follower(ctx, ctx.incoming.args)
     if concern is None:
         return
-    if concern.status not in ANSWERED_STATES:
-        ctx.say(ctx.t("{code} has no answer to rate yet.", code=concern.tracking_code))
+    if not may_rate(concern, session=ctx.session):
+        ctx.say(ctx.t("{code} has no answer to rate yet. You will be able to rate it once you have received "
+                      "the answer.", code=concern.tracking_code))
         return
     if has_rated(concern, _actor(ctx, concern), session=ctx.session):
         ctx.say(ctx.t("You have already rated {code}. Thank you.", code=concern.tracking_code))
@@ -511,8 +554,9 @@ def reopen(ctx: Context) -> None:
         ctx.say(ctx.t("{code} is still being handled; there is nothing to reopen.", code=concern.tracking_code))
         return
     if (ctx.now - concern.updated_at).days > limit:
-        ctx.say(ctx.t("{code} was closed more than {days} days ago. Please send a new concern.",
-                      code=concern.tracking_code, days=limit), main_menu(ctx))
+        ctx.say(ctx.t.plural("{code} was closed more than {days} day ago. Please send a new concern.",
+                             "{code} was closed more than {days} days ago. Please send a new concern.", limit,
+                             code=concern.tracking_code, days=limit), main_menu(ctx))
         return
     ctx.start(REOPEN, {"concern": concern.id})
 
@@ -537,7 +581,7 @@ def ask_reopen_comment(ctx: Context, answer: Answer | None) -> None:
         ctx.notify(officer, N_("A worker says {code} is not resolved:\n{text}"),
                    options=[Option(Choice.command("case", concern.tracking_code), N_("Open"))],
                    code=concern.tracking_code, text=text)
-    ctx.say(ctx.t("{code} is reopened. The union will look at it again.", code=concern.tracking_code),
+    ctx.say(ctx.t("{code} has been reopened. The union will look at it again.", code=concern.tracking_code),
             main_menu(ctx))
 
 
@@ -587,8 +631,13 @@ def accept_invitation(ctx: Context, token: str) -> None:
     assert not isinstance(result, invitations.Refusal)
     ctx.end()
     role = Role(result.role)
-    ctx.say(ctx.t("Welcome! Your role: {who}.\nSend /help to see your commands.",
-                  who=role_label(ctx, role, result.agency_code)))
+    if role == Role.AGENCY:
+        ctx.say(ctx.t("Welcome. This account is now the liaison of {agency}.\n"
+                      "Please choose “Assigned to us” to see the concerns to answer.",
+                      agency=agency_name(ctx, result.agency_code)), main_menu(ctx))
+    else:
+        ctx.say(ctx.t("Welcome! Your role: {who}.\nChoose “Queue” to see the concerns to sort.",
+                      who=role_label(ctx, role, result.agency_code)), main_menu(ctx))
     creator = ctx.session.get(Person, result.created_by) if result.created_by else None
     if creator is not None:
         ctx.notify(creator, N_("{name} accepted the invitation. Role: {who}."),

@@ -7,6 +7,7 @@ from __future__ import annotations
 import gettext
 import io
 import logging
+from dataclasses import dataclass
 from datetime import date, datetime
 from functools import lru_cache
 from importlib import resources
@@ -22,12 +23,22 @@ LOCALES = ("vi", "en")
 STRICT = False  # tests set it: a message missing from a catalog raises instead of falling back
 # Vietnamese style is fixed by the issue (20/08/2024); English spells the month to avoid 08/20.
 DATE_PATTERNS = {"vi": "dd/MM/yyyy", "en": "d MMM yyyy"}
-DATETIME_PATTERNS = {"vi": "HH:mm dd/MM/yyyy", "en": "d MMM yyyy, HH:mm"}
+# "03:05 ngày 03/12/2026" is how Vietnamese writes a time on a date.
+DATETIME_PATTERNS = {"vi": "HH:mm 'ngày' dd/MM/yyyy", "en": "d MMM yyyy, HH:mm"}
 
 
 def N_(message: str) -> str:
     """Mark a message for extraction; it is translated later, where it is shown."""
     return message
+
+
+@dataclass(frozen=True)
+class Plural:
+    """A message whose words depend on a number ("1 day left", "2 days left"), translated later."""
+
+    singular: str
+    plural: str
+    n: int
 
 
 class Translator:
@@ -39,17 +50,27 @@ class Translator:
         self.zone = zone
         self.missing: set[str] = set()
 
-    def __call__(self, message: str, **values: object) -> str:
+    def __call__(self, message: str | Plural, **values: object) -> str:
+        if isinstance(message, Plural):
+            return self.plural(message.singular, message.plural, message.n, **values)
+        self._check(message, message)
+        text = self._translations.gettext(message)
+        return text.format(**values) if values else text
+
+    def plural(self, singular: str, plural: str, n: int, **values: object) -> str:
+        """The form of a message that fits the number `n` ("1 day left", "2 days left")."""
+        self._check((singular, 0), singular)
+        return self._translations.ngettext(singular, plural, n).format(**values)
+
+    def _check(self, key: object, message: str) -> None:
         catalog = getattr(self._translations, "_catalog", {})
-        if message not in catalog and message not in self.missing:
+        if key not in catalog and message not in self.missing:
             # A message the extractor could not see (say, a call inside an f-string) is shown
             # in English: log it once; the tests make it fail.
             self.missing.add(message)
             log.warning("no %s translation for %r", self.locale, message)
             if STRICT:
                 raise LookupError(f"no {self.locale} translation for {message!r}")
-        text = self._translations.gettext(message)
-        return text.format(**values) if values else text
 
     def date(self, value: date | datetime) -> str:
         """A date in the person's style, in the configured time zone."""

@@ -6,10 +6,23 @@ import re
 import secrets
 from datetime import datetime
 
+from sqlalchemy import and_, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from storage.models import Attachment, Concern, Person, Status, StatusChange, Visibility, row_id, utcnow
+from storage.models import (
+    Attachment,
+    CaseNote,
+    Concern,
+    ConcernOrigin,
+    Person,
+    Rating,
+    Status,
+    StatusChange,
+    Visibility,
+    row_id,
+    utcnow,
+)
 
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _CROCKFORD_ALIASES = str.maketrans({"I": "1", "L": "1", "O": "0"})
@@ -118,3 +131,43 @@ def unlink_author(author: Person, *, session: Session) -> None:
     for change in session.exec(select(StatusChange).where(StatusChange.actor_id == author.id)):
         change.actor_id = None
         session.add(change)
+
+
+FINISHED = (Status.CLOSED, Status.REJECTED, Status.WITHDRAWN)
+
+
+def anonymise_finished(before: datetime, *, session: Session, limit: int = 500) -> int:
+    """Remove who raised a concern from concerns finished before `before` (the retention period).
+
+    The content stays, for statistics; the author, their files (a voice is personal data), the
+    speaker's name and the author's marks in the history go. A concern merged into another goes
+    when that one has finished too. Returns how many concerns changed (at most `limit` a call)."""
+    kept = select(Concern.id).where(col(Concern.status).in_(FINISHED), col(Concern.updated_at) < before)
+    finished = or_(col(Concern.status).in_(FINISHED),
+                   and_(col(Concern.status) == Status.DUPLICATE, col(Concern.merged_into_id).in_(kept)))
+    with_author = col(Concern.author_id).is_not(None) | col(Concern.id).in_(select(Attachment.concern_id)) | col(
+        Concern.id).in_(select(ConcernOrigin.concern_id).where(col(ConcernOrigin.speaker_name).is_not(None)))
+    concerns = session.exec(select(Concern).where(finished, col(Concern.updated_at) < before, with_author)
+                            .limit(limit)).all()
+    for concern in concerns:
+        author = concern.author_id
+        if author is not None:
+            for table in (StatusChange, CaseNote):
+                for row in session.exec(select(table).where(table.concern_id == concern.id,
+                                                            table.actor_id == author)):
+                    row.actor_id = None
+                    session.add(row)
+            for rating in session.exec(select(Rating).where(Rating.concern_id == concern.id,
+                                                            Rating.person_id == author)):
+                rating.person_id = None
+                session.add(rating)
+        for attachment in session.exec(select(Attachment).where(Attachment.concern_id == concern.id)):
+            session.delete(attachment)
+        origin = session.get(ConcernOrigin, concern.id)
+        if origin is not None and origin.speaker_name is not None:
+            origin.speaker_name = None
+            session.add(origin)
+        concern.author_id = None
+        concern.visibility = Visibility.ANONYMOUS
+        session.add(concern)
+    return len(concerns)

@@ -7,8 +7,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, inspect
 from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, SQLModel, create_engine
 
 from storage import models  # noqa: F401  (registers the tables)
@@ -40,11 +41,38 @@ def create_db_engine(url: str, *, synchronous: str = "FULL") -> Engine:
 
 
 def create_schema(engine: Engine) -> None:
-    """Create missing tables, and indexes added since an existing table was made."""
+    """Create missing tables, and the columns and indexes added since an existing table was made."""
     SQLModel.metadata.create_all(engine)
+    add_missing_columns(engine)
     for table in SQLModel.metadata.sorted_tables:
         for index in table.indexes:
             index.create(engine, checkfirst=True)
+
+
+def add_missing_columns(engine: Engine) -> None:
+    """Add to existing tables the columns their models have gained since (create_all never alters a table).
+
+    Only nullable columns can be added this way: existing rows get NULL. A new NOT NULL column needs a
+    value for those rows, so it is refused here rather than guessed."""
+    for table in SQLModel.metadata.sorted_tables:
+        present = _column_names(engine, table.name)
+        for column in [c for c in table.columns if c.name not in present]:
+            if not column.nullable or column.primary_key:
+                raise RuntimeError(f"{table.name}.{column.name} is not in the database and cannot be NULL: "
+                                   "add it to the existing table by hand")
+            prepare = engine.dialect.identifier_preparer
+            statement = (f"ALTER TABLE {prepare.quote(table.name)} ADD COLUMN {prepare.quote(column.name)} "
+                         f"{column.type.compile(dialect=engine.dialect)}")
+            try:
+                with engine.begin() as connection:
+                    connection.exec_driver_sql(statement)
+            except DBAPIError:
+                if column.name not in _column_names(engine, table.name):  # not added by a process starting too
+                    raise
+
+
+def _column_names(engine: Engine, table: str) -> set[str]:
+    return {column["name"] for column in inspect(engine).get_columns(table)}
 
 
 def new_session(engine: Engine) -> Session:

@@ -128,7 +128,10 @@ class ReferenceItem(SQLModel, table=True):
     name_vi: str = Field(max_length=200)
     name_en: str = Field(max_length=200)
     position: int = 0
-    active: bool = True
+    active: bool = True  # listed in the reference file (an item dropped from it is kept, inactive)
+    # The days the item is offered on, both ends included; None: no limit (the file's `since`, `until`).
+    valid_from: date | None = None
+    valid_until: date | None = None
 
 
 class Enterprise(SQLModel, table=True):

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import tomllib
 import unicodedata
+from datetime import date, datetime
 from importlib import resources
 from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Table
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -15,30 +18,49 @@ from sqlmodel import Session, col, select
 from storage.models import Enterprise, ReferenceItem
 
 KINDS = ("category", "industrial_park", "district", "agency")
+BUNDLED = "reference/bac_ninh.toml"  # the current data; reference/bac_giang_2024.toml is the 2024 set
+# Reference items are offered by the date of this zone (that of the province) when no date is given.
+ZONE = ZoneInfo("Asia/Ho_Chi_Minh")
+
+ReferenceData = dict[str, list[dict[str, Any]]]
 
 
 class ReferenceError(Exception):
     """The reference data file is missing, unreadable or malformed."""
 
 
-def read_reference_file(path: Path | None) -> dict[str, list[dict[str, str]]]:
-    """Parse the reference file (the bundled Bắc Giang one when `path` is None)."""
+def read_reference_file(path: Path | None) -> ReferenceData:
+    """Parse and check the reference file (the bundled current one when `path` is None)."""
+    source = f"REFERENCE_FILE {path}" if path is not None else f"REFERENCE_FILE (bundled {BUNDLED})"
     try:
         if path is None:
-            text = resources.files("storage").joinpath("reference/bac_giang.toml").read_text("utf-8")
+            text = resources.files("storage").joinpath(BUNDLED).read_text("utf-8")
         else:
             text = Path(path).read_text("utf-8")
         data = tomllib.loads(text)
     except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ReferenceError(f"REFERENCE_FILE {path}: {exc}") from None
+        raise ReferenceError(f"{source}: {exc}") from None
     for kind in KINDS:
+        codes: set[str] = set()
         for entry in data.get(kind, []):
             if not {"code", "vi", "en"} <= entry.keys():
-                raise ReferenceError(f"REFERENCE_FILE: a [[{kind}]] needs code, vi and en")
+                raise ReferenceError(f"{source}: a [[{kind}]] needs code, vi and en")
+            code = entry["code"]
+            if code in codes:
+                raise ReferenceError(f"{source}: two [[{kind}]] have the code {code!r}")
+            codes.add(code)
+            for field in ("since", "until"):
+                value = entry.get(field)
+                # TOML dates are written bare (until = 2025-06-30); a date-time or a quoted string is refused.
+                if value is not None and type(value) is not date:
+                    raise ReferenceError(f"{source}: [[{kind}]] {code}: {field} must be a date written "
+                                         f"without quotes, like {field} = 2025-06-30 (found {value!r})")
+            if entry.get("since") and entry.get("until") and entry["since"] > entry["until"]:
+                raise ReferenceError(f"{source}: [[{kind}]] {code}: since is after until")
     return data
 
 
-def sync_reference(data: dict[str, list[dict[str, str]]], *, session: Session) -> None:
+def sync_reference(data: ReferenceData, *, session: Session) -> None:
     """Make the stored reference items match the file; items no longer listed become inactive."""
     existing = {(i.kind, i.code): i for i in session.exec(select(ReferenceItem))}
     seen = set()
@@ -51,6 +73,8 @@ def sync_reference(data: dict[str, list[dict[str, str]]], *, session: Session) -
             item.name_en = entry["en"]
             item.position = position
             item.active = True
+            item.valid_from = entry.get("since")
+            item.valid_until = entry.get("until")
             session.add(item)
     for key, item in existing.items():
         if key not in seen:
@@ -77,13 +101,23 @@ def _all_items(session: Session) -> dict[tuple[str, str], ReferenceItem]:
     return items
 
 
-def list_items(kind: str, *, session: Session) -> list[ReferenceItem]:
-    """Active items of one kind, in file order."""
-    return [item for (k, _), item in _all_items(session).items() if k == kind and item.active]
+def list_items(kind: str, *, session: Session, on: date | None = None) -> list[ReferenceItem]:
+    """Active items of one kind valid on a day (today in Vietnam when not given), in file order.
+
+    An item is valid from its `since` to its `until`, both included; e.g. a district abolished on
+    01/07/2025 (`until = 2025-06-30`) is offered for a concern of May 2024 but not for one of today."""
+    day = on if on is not None else datetime.now(ZONE).date()
+    return [item for (k, _), item in _all_items(session).items()
+            if k == kind and item.active and _valid(item, day)]
+
+
+def _valid(item: ReferenceItem, day: date) -> bool:
+    return ((item.valid_from is None or item.valid_from <= day)
+            and (item.valid_until is None or day <= item.valid_until))
 
 
 def get_item(kind: str, code: str | None, *, session: Session) -> ReferenceItem | None:
-    """One item by kind and code, active or not (old concerns keep old codes)."""
+    """One item by kind and code, even retired or dropped from the file (old concerns keep their names)."""
     if not code:
         return None
     return _all_items(session).get((kind, code))

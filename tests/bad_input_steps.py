@@ -2,7 +2,7 @@
 
 Written against `Chat` (tests/chat.py), so they serve every channel; choices are named by the
 label a person reads (English, see locales/en/LC_MESSAGES/messages.po and
-storage/reference/bac_giang.toml).
+storage/reference/bac_ninh.toml).
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from sqlalchemy.engine import Engine
 from tests.chat import Chat
 from tests.flows import onboard, rows
 
-ONLY_SUPPORTED = "I can read text, voice notes, photos and documents only"
-EMPTY = "Your message was empty"
+ONLY_SUPPORTED = "We can read text, voice notes, photos, videos and documents only"
+EMPTY = "The message was empty"
 EARLIER = "That button belongs to an earlier message"
 TOO_FAST = "sending messages very fast"
 # The enterprise step's choices (step 2 of 6), in order.

@@ -2,7 +2,7 @@
 
 Staff speak Vietnamese (as in the province), the worker English. Choices are made by the label a
 person reads (see tests/chat.py); labels come from locales/*/LC_MESSAGES/messages.po and
-storage/reference/bac_giang.toml.
+storage/reference/bac_ninh.toml.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from tests.flows import onboard, submit_concern
 ADMIN, OFFICER, LABOUR, INSURANCE, WORKER, OTHER = 1, 2, 3, 4, 5, 6
 
 # Agencies as the (Vietnamese-speaking) officer reads them.
-LABOUR_AGENCY = "Sở Lao động – Thương binh và Xã hội"
-INSURANCE_AGENCY = "Bảo hiểm xã hội tỉnh"
+LABOUR_AGENCY = "Sở Nội vụ"  # labour matters since 2025 (storage/reference/bac_ninh.toml)
+INSURANCE_AGENCY = "Cơ quan Bảo hiểm xã hội"
 DESCRIPTION = "Công ty chưa trả lương làm thêm giờ tháng 6."
 PAYSLIP = "payslip-photo"
 INVITATION = re.compile(r"/start (inv_[\w-]+)")
@@ -53,12 +53,13 @@ async def staff_up(world: Any) -> Cast:
         worker=world.person(WORKER, "Lan Nguyễn", language="en"),
     )
     await onboard(cast.admin, "vi")
-    for chat, args in ((cast.officer, "officer"), (cast.labour, "agency sldtbxh"),
+    for chat, args in ((cast.officer, "officer"), (cast.labour, "agency snv"),
                        (cast.insurance, "agency bhxh")):
         await onboard(chat, "vi")
         token = await invite(cast.admin, args)
         welcome = await chat.send(f"/start {token}")
-        assert "Chào mừng" in text_of(welcome) or "Welcome" in text_of(welcome), text_of(welcome)
+        expected = "Kính chào Quý cơ quan" if args.startswith("agency") else "Chào mừng bạn! Vai trò của bạn"
+        assert expected in text_of(welcome), text_of(welcome)
     return cast
 
 

@@ -41,9 +41,11 @@ def person_row(engine: Engine, messenger: str, external_id: str | int) -> Person
 
 
 async def onboard(chat: Chat, language: str = "en") -> list[Screen]:
-    """/start, choose a language, accept the privacy notice; the last replies."""
+    """/start, choose a language, accept the privacy notice (workers only); the last replies."""
     await chat.send("/start")
-    await chat.choose(LANGUAGE[language])
+    replies = await chat.choose(LANGUAGE[language])
+    if AGREE[language] not in chat.last_options():  # staff are not shown the workers' privacy notice
+        return replies
     return await chat.choose(AGREE[language])
 
 

@@ -174,22 +174,22 @@ async def test_unknown_command_gets_the_unknown_command_reply(world) -> None:
     lan = world.person(820, language="en")
     replies = await lan.send("/foo")
     assert len(replies) == 1
-    assert "I do not know the command /foo" in replies[0].text and "/help" in replies[0].text
+    assert "The command /foo is not available" in replies[0].text and "“help”" in replies[0].text
 
 
 async def test_unknown_command_mid_dialog_keeps_the_dialog(world) -> None:
     lan = await at_step(world, 821, "place")
     replies = await lan.send("/foo@kiennghi_bot bar")
-    assert "I do not know the command /foo" in text_of(replies)
+    assert "The command /foo is not available" in text_of(replies)
     state = lan.dialog()
     assert (state.flow, state.step) == ("new", "place")
 
 
 async def test_staff_command_from_a_worker_is_an_unknown_command(world) -> None:
     lan = world.person(822, language="en")
-    assert "I do not know the command /queue" in text_of(await lan.send("/queue"))
+    assert "The command /queue is not available" in text_of(await lan.send("/queue"))
     for staff_only in ("staff", "mine", "undelivered"):
-        assert f"I do not know the command /{staff_only}" in text_of(await lan.send(f"/{staff_only}"))
+        assert f"The command /{staff_only} is not available" in text_of(await lan.send(f"/{staff_only}"))
     assert lan.person_row().role == "worker"
 
 
@@ -288,7 +288,7 @@ async def test_daily_concern_limit_refuses_a_second_new_politely(tmp_path: Path,
         await onboard(lan, "en")
         await submit_concern(lan)
         replies = await lan.send("/new")
-        assert "You have sent 1 concerns today" in text_of(replies)
+        assert "You have sent 1 concern today" in text_of(replies)
         assert "Wages and bonuses" not in options_of(replies)
         assert lan.dialog().flow is None
         # Another worker may still send one.

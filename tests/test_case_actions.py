@@ -189,7 +189,7 @@ async def test_blocked_recipient_is_marked_undeliverable_with_reason(telegram_wo
         message = session.exec(select(OutboxMessage).where(OutboxMessage.chat_id == str(WORKER))).one()
     assert message.status == "failed" and "blocked" in (message.last_error or "")
     shown = (await cast.officer.send("/undelivered"))[0].text
-    assert f"telegram:{WORKER}" in shown and "blocked" in shown and code in shown
+    assert f"Telegram {WORKER}" in shown and "người nhận đã chặn hệ thống" in shown and code in shown
 
 
 async def test_outbox_survives_a_restart(tmp_path: Path) -> None:
@@ -250,4 +250,4 @@ async def test_topic_change_is_noted_in_each_officers_language(world: Any) -> No
     await english.send(f"/start {await invite(cast.admin, 'officer')}")
     case = (await english.send(f"/case {code}"))[0].text
     assert "Topic: Housing and rented rooms" in case
-    assert "Topic changed to" in case and "Nhà ở" not in case
+    assert "topic changed to “Housing and rented rooms”" in case and "Nhà ở" not in case

@@ -304,8 +304,9 @@ async def test_undelivered_lists_failed_and_possibly_sent_messages(tmp_path: Pat
         await world.deliver_outbox()
         shown = text_of(await cast.officer.send("/undelivered"))  # the officer reads Vietnamese
         failed, _, uncertain = shown.partition("Có thể đã gửi")
-        assert "Tin nhắn không gửi được" in failed and f"telegram:{WORKER}" in failed and "blocked" in failed
-        assert "telegram:4242 · có thể đã gửi" in uncertain and "Kiến nghị đã được chuyển" in uncertain
+        assert "Tin nhắn không gửi được" in failed and f"Telegram {WORKER}" in failed
+        assert "người nhận đã chặn hệ thống" in failed
+        assert "Telegram 4242 · có thể đã gửi" in uncertain and "Kiến nghị đã được chuyển" in uncertain
 
 
 async def test_two_senders_on_one_store_send_every_message_once(tmp_path: Path, database_url: str) -> None:

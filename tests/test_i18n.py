@@ -15,7 +15,7 @@ from babel.messages.pofile import read_po
 from locales import LOCALES, load_translations
 
 ROOT = Path(__file__).resolve().parent.parent
-KEYWORDS = {"t": None, "N_": None}
+KEYWORDS = {"t": None, "N_": None, "plural": (1, 2), "Plural": (1, 2)}
 
 
 @cache
@@ -58,7 +58,8 @@ def test_every_message_has_a_vietnamese_translation() -> None:
         entry = vi.get(msgid)
         if entry is None:
             problems.append(f"missing: {msgid!r} ({where[0]})")
-        elif not entry.string or not str(entry.string).strip():
+        elif not all(str(form).strip() for form in
+                     (entry.string if isinstance(entry.string, tuple) else (entry.string,))):
             problems.append(f"untranslated: {msgid!r} ({where[0]})")
         elif entry.fuzzy:
             problems.append(f"fuzzy: {msgid!r} ({where[0]})")
@@ -78,21 +79,24 @@ def test_translations_keep_the_placeholders(locale: str) -> None:
         entry = catalog(locale).get(msgid)
         if entry is None or not entry.string:
             continue
-        if placeholders(str(entry.string)) != placeholders(msgid):
+        forms = entry.string if isinstance(entry.string, tuple) else (entry.string,)
+        if any(placeholders(str(form)) != placeholders(msgid) for form in forms):
             problems.append(f"{msgid!r} -> {entry.string!r}")
     assert not problems, _report(problems)
 
 
 def test_vietnamese_translations_are_nfc() -> None:
     problems = [f"{m.id!r}" for m in catalog("vi") if m.id and m.string
-                and unicodedata.normalize("NFC", str(m.string)) != str(m.string)]
+                and any(unicodedata.normalize("NFC", str(form)) != str(form)
+                        for form in (m.string if isinstance(m.string, tuple) else (m.string,)))]
     assert not problems, _report(problems)
 
 
 @pytest.mark.parametrize("locale", LOCALES)
 def test_catalog_compiles_and_formats_every_message(locale: str) -> None:
-    translate = load_translations(locale).gettext
+    translations = load_translations(locale)
     for msgid in extracted():
-        text = translate(msgid)
         values = {name: "x" for name in placeholders(msgid)}
-        text.format(**values)  # a broken brace in a translation would raise here
+        translations.gettext(msgid).format(**values)  # a broken brace in a translation would raise here
+        for n in (1, 2, 5):  # every plural form, for messages that have them
+            translations.ngettext(msgid, msgid, n).format(**values)

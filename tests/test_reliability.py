@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ from sqlmodel import select
 from handlers.core import Incoming
 from storage.db import create_db_engine, new_session
 from storage.dialogs import claim_update
-from storage.models import Concern, Enterprise
+from storage.models import Assignment, Concern, Enterprise, utcnow
 from tests.bad_input_steps import at_step
 from tests.chat import codes_in, options_of, text_of
 from tests.conftest import open_world
@@ -80,6 +81,9 @@ async def test_odd_numbers_as_a_rating_ask_again(world) -> None:
         concern = session.exec(select(Concern).where(Concern.tracking_code == code)).one()
         concern.status = "answered"
         session.add(concern)
+        # The answer has reached the worker: only then is there something to rate.
+        session.add(Assignment(concern_id=concern.id, agency_code="snv", deadline=date(2099, 1, 1),
+                               status="answered", answer_text="Đã trả lời.", relayed_at=utcnow()))
         session.commit()
     await lan.send(f"/rate {code}")
     for typed in ("５", "⑤", "55555555555555555555"):

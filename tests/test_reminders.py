@@ -184,13 +184,14 @@ async def test_an_extension_restarts_the_reminders_and_the_agency_is_told(world,
     assert "29/03/2027" in text_of(moved)
     received = await delivered(world)
     told = texts(received[LABOUR])
-    assert any("Quý cơ quan" in t and "29/03/2027" in t and "chờ kết quả thanh tra" in t for t in told)
+    assert any(t.startswith(f"Kính gửi: {LABOUR_AGENCY}") and "29/03/2027" in t and "chờ kết quả thanh tra" in t
+               for t in told)
     assert any("29 Mar 2027" in t for t in texts(received[WORKER]))
     # No overdue notice for the old deadline; the new one has its own reminders.
     assert sweep_at(world, local("2027-03-16", 8, 0)).overdue == 0
     assert sweep_at(world, local("2027-03-18", 8, 0)).stages == 1  # 7 working days before 29/03
     case = await cast.officer.send(f"/case {code}")
-    assert "15/03/2027 → 29/03/2027" in text_of(case)
+    assert f"hạn trả lời của {LABOUR_AGENCY} được điều chỉnh từ 15/03/2027 đến 29/03/2027" in text_of(case)
 
 
 async def test_the_digest_comes_only_with_something_in_it(world, cast: Cast) -> None:

@@ -218,7 +218,7 @@ def test_run_polling_end_to_end(bot_api: FakeBotServer, tmp_path: Path) -> None:
 
     process = start_bot(bot_api, tmp_path, database)
     try:
-        welcome = wait_for(sent_to_worker(bot_api, "kiennghi"), 20, "the welcome message", process)
+        welcome = wait_for(sent_to_worker(bot_api, "Bắc Ninh"), 20, "the welcome message", process)
         assert welcome
         menus = [params for method, params in bot_api.recorded() if method == "setMyCommands"]
         assert {params.get("language_code") for params in menus} >= {"vi", "en"}

@@ -21,11 +21,12 @@ def test_worker_then_officer_then_agency_in_the_terminal(core: Core) -> None:
     code = worker.split("Tracking code: ")[1].split()[0]
     queue = shell(core, "officer", "/queue\n")
     assert code in queue and "1. " + code in queue
-    assigned = shell(core, "officer", f"/assign {code}\n1\n/cancel\n/assign {code}\n1\n12\n1\n")
+    # 1 = Sở Nội vụ, 11 = Continue, 1 = the default deadline
+    assigned = shell(core, "officer", f"/assign {code}\n1\n/cancel\n/assign {code}\n1\n11\n1\n")
     assert "Cancelled" in assigned or "Đã hủy" in assigned
-    mine = shell(core, "agency:sldtbxh", "/mine\n")
+    mine = shell(core, "agency:snv", "/mine\n")
     assert code in mine
-    answered = shell(core, "agency:sldtbxh", f"/answer {code}\nSở đã làm việc với doanh nghiệp.\n1\n")
+    answered = shell(core, "agency:snv", f"/answer {code}\nSở đã làm việc với doanh nghiệp.\n1\n")
     assert code in answered
     # The worker, back in the shell, hears nothing until the union relays; then the answer.
     relayed = shell(core, "officer", f"/relay {code}\n")

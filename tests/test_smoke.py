@@ -10,7 +10,7 @@ from tests.flows import MENU, MENU_VI, onboard, rows, submit_concern
 async def test_worker_submits_a_concern_through_the_choices(world) -> None:
     lan = world.person(501)
     replies = await lan.send("/start")
-    assert "kiennghi" in replies[0].text
+    assert "kênh Kiến nghị của Công đoàn" in replies[0].text
     await lan.choose("Tiếng Việt")
     replies = await lan.choose("Tôi đồng ý")
     assert options_of(replies) == MENU_VI

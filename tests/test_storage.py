@@ -51,7 +51,8 @@ def test_bundled_reference_data_is_loaded(core) -> None:
         counts = {kind: len(list_items(kind, session=session))
                   for kind in ("category", "industrial_park", "district", "agency")}
         wages = session.get(ReferenceItem, ("category", "wages"))
-    assert counts == {"category": 13, "industrial_park": 8, "district": 10, "agency": 11}
+    # Offered today: the current places and agencies (those of 2024 are kept for old concerns only).
+    assert counts == {"category": 13, "industrial_park": 13, "district": 17, "agency": 10}
     assert (wages.name_vi, wages.name_en) == ("Tiền lương, thưởng", "Wages and bonuses")
 
 
@@ -59,12 +60,14 @@ def test_building_the_core_twice_does_not_duplicate_reference_data(tmp_path: Pat
     make_core().engine.dispose()
     core = make_core()
     with new_session(core.engine) as session:
-        assert len(list(session.exec(select(ReferenceItem)))) == 13 + 8 + 10 + 11
+        stored = len(list(session.exec(select(ReferenceItem))))
+    bundled = tomllib.loads(resources.files("storage").joinpath("reference/bac_ninh.toml").read_text("utf-8"))
+    assert stored == sum(len(bundled[kind]) for kind in ("category", "industrial_park", "district", "agency"))
 
 
 def _edited_reference(tmp_path: Path, *, drop: set[str], rename: dict[str, str] | None = None) -> Path:
     """A copy of the bundled file without some codes and with some English names changed."""
-    bundled = tomllib.loads(resources.files("storage").joinpath("reference/bac_giang.toml").read_text("utf-8"))
+    bundled = tomllib.loads(resources.files("storage").joinpath("reference/bac_giang_2024.toml").read_text("utf-8"))
     lines = []
     for kind in ("category", "industrial_park", "district", "agency"):
         for entry in bundled[kind]:
@@ -107,7 +110,7 @@ async def test_reference_file_override_hides_removed_items_but_old_concerns_keep
         await lan.choose("Pay")
         replies = await lan.send("Fuhong")  # enterprises listed in the file are offered
         assert "Công ty TNHH Fuhong Precision" in options_of(replies)
-        await lan.choose("Use “Fuhong”")
+        await lan.choose("Keep the name as typed: “Fuhong”")
         await lan.send("/cancel")
         seen = text_of(await lan.send(code))
         assert "Topic: Kindergartens and schools for workers' children" in seen

@@ -77,7 +77,7 @@ async def test_sending_just_the_code_outside_a_dialog_shows_the_status(world: An
     for typed in (code, code.lower(), code.replace("-", ""), code.replace("-", " ").lower()):
         replies = await lan.send(typed)
         assert f"Concern {code}" in text_of(replies), typed
-        assert "State: Received, waiting for the union" in text_of(replies)
+        assert "Status: Received, waiting for the union" in text_of(replies)
 
 
 async def test_status_command_with_a_code(world: Any) -> None:
@@ -107,7 +107,7 @@ async def test_someone_holding_only_the_code_sees_the_state_but_not_content_file
     shown = await other.send(code)
     seen = text_of(shown)
     assert f"Concern {code}" in seen
-    assert "State: Received, waiting for the union" in seen
+    assert "Status: Received, waiting for the union" in seen
     assert "Topic: Wages and bonuses" in seen
     assert secret not in seen and "Content" not in seen
     assert "Files attached" not in seen and not any(s.file for s in shown)
@@ -171,5 +171,5 @@ async def test_anonymous_author_follows_the_concern_by_its_code_like_anyone(worl
     await onboard(lan, "en")
     hidden = await submit_concern(lan, anonymous=True, description="Nhà trọ không có nước sạch.")
     seen = text_of(await lan.send(hidden))
-    assert f"Concern {hidden}" in seen and "State:" in seen
+    assert f"Concern {hidden}" in seen and "Status:" in seen
     assert "Nhà trọ không có nước sạch." not in seen  # the store does not know it is hers

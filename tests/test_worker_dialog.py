@@ -18,7 +18,9 @@ VISIBILITY = [UNION, ANONYMOUS]
 async def test_first_start_welcomes_and_asks_the_language(world) -> None:
     lan = world.person(501)
     replies = await lan.send("/start")
-    assert "kiennghi" in replies[0].text
+    # The channel says whose it is: the Labour Federation named in the settings (not "kiennghi").
+    assert "kênh Kiến nghị của Công đoàn" in replies[0].text
+    assert "Liên đoàn Lao động thành phố Bắc Ninh" in replies[0].text
     assert options_of(replies) == ["Tiếng Việt", "English"]
 
 
@@ -26,8 +28,14 @@ async def test_privacy_notice_names_decree_and_forget_then_consent_is_stored(wor
     lan = world.person(502)
     await lan.send("/start")
     notice = await lan.choose("Tiếng Việt")
-    assert "13/2023/NĐ-CP" in text_of(notice)
-    assert "/forget" in text_of(notice)
+    notice_text = text_of(notice)
+    # Decree 13: who holds the data, why, how long, who sees what, and how to see or delete it,
+    # in Vietnamese words a worker can type (no English slash command).
+    assert "13/2023/NĐ-CP" in notice_text and "/forget" not in notice_text
+    for said in ("Liên đoàn Lao động thành phố Bắc Ninh lưu tên và mã tài khoản Telegram", "để tiếp nhận",
+                 "sau 24 tháng", "Cơ quan giải quyết không thấy tên bạn, nhưng đọc nội dung bạn viết",
+                 "đừng ghi tên, số điện thoại", "gõ “tra cứu”", "gõ “xóa dữ liệu”"):
+        assert said in notice_text.replace("Terminal", "Telegram"), said
     assert options_of(notice) == ["Tôi đồng ý", "Để sau"]
     assert lan.person_row().consent_at is None
 
@@ -53,7 +61,7 @@ async def test_declining_the_notice_stores_no_consent_and_new_asks_again(world) 
 async def test_new_before_start_shows_the_notice_then_goes_straight_to_the_first_step(world) -> None:
     lan = world.person(504, language="en")
     replies = await lan.send("/new")
-    assert "Privacy notice" in text_of(replies)
+    assert "Personal data (Decree 13/2023/NĐ-CP)" in text_of(replies)
     replies = await lan.choose("I agree")
     assert "Step 1 of 6" in text_of(replies)
     assert "Wages and bonuses" in options_of(replies)
@@ -91,9 +99,11 @@ async def test_each_step_offers_its_choices(world) -> None:
     assert options_of(replies) == ["No specific company", "Cancel"]
     replies = await lan.send("Công ty TNHH Minh Phát")
     places = options_of(replies)
-    assert len(places) == 8 + 10 + 1 and places[0] == "Đình Trám Industrial Park" and places[-1] == "Skip"
-    replies = await lan.choose("Hiệp Hòa District")
-    assert "3,000" in text_of(replies)  # the limit, formatted for English
+    # Today's places: 13 industrial parks and 17 areas of the former districts (2024's are not offered).
+    assert len(places) == 13 + 17 + 1 and places[0] == "Đình Trám Industrial Park" and places[-1] == "Skip"
+    assert "Hiệp Hòa District" not in places
+    replies = await lan.choose("Hiệp Hòa (former)")
+    assert "at least 10 characters" in text_of(replies) and "voice message" in text_of(replies)
     assert options_of(replies) == ["Cancel"]
     replies = await lan.send(DESCRIPTION)
     assert options_of(replies) == ["Skip"]
@@ -102,7 +112,7 @@ async def test_each_step_offers_its_choices(world) -> None:
     replies = await lan.choose(UNION)
     assert options_of(replies) == SUMMARY
     summary = text_of(replies)
-    for shown in ("Working hours and overtime", "Công ty TNHH Minh Phát", "Hiệp Hòa District", DESCRIPTION,
+    for shown in ("Working hours and overtime", "Công ty TNHH Minh Phát", "Hiệp Hòa (former)", DESCRIPTION,
                   "The union may see your name"):
         assert shown in summary
 
@@ -111,7 +121,7 @@ async def test_sending_stores_concern_attachments_and_history_before_the_code_is
     lan = world.person(511)
     await onboard(lan, "en")
     await reach_summary(lan, photos=["photo-a"], category="Occupational safety and health",
-                        place="Bắc Giang City")
+                        place="Bắc Giang City (former)")
     replies = await lan.choose("Send")
     codes = codes_in(replies)
     assert len(codes) == 1
@@ -122,7 +132,7 @@ async def test_sending_stores_concern_attachments_and_history_before_the_code_is
         files = list(session.exec(select(Attachment).where(Attachment.concern_id == concern.id)))
         history = list(session.exec(select(StatusChange).where(StatusChange.concern_id == concern.id)))
     assert (concern.author_id, concern.visibility, concern.status) == (author.id, "union", "new")
-    assert (concern.category_code, concern.place_code) == ("safety", "tp_bac_giang")
+    assert (concern.category_code, concern.place_code) == ("safety", "kv_bac_giang")
     assert concern.enterprise == "Công ty TNHH Minh Phát"
     assert concern.description == DESCRIPTION
     assert [(f.file_id, f.kind, f.size, f.messenger) for f in files] == [("photo-a", "photo", 54321, world.kind)]
@@ -183,7 +193,7 @@ async def test_whole_dialog_by_typing_numbers_as_on_a_messenger_without_buttons(
     await lan.send("1")          # New concern (main menu)
     await lan.send("2")          # Social and unemployment insurance
     await lan.send("Công ty CP May Bắc Giang")
-    await lan.send("9")          # Bắc Giang City
+    await lan.send("14")         # Bắc Giang City (former)
     await lan.send("Công ty không đóng bảo hiểm xã hội cho công nhân.")
     await lan.send("1")          # Skip
     replies = await lan.send("2")  # fully anonymous
@@ -191,7 +201,7 @@ async def test_whole_dialog_by_typing_numbers_as_on_a_messenger_without_buttons(
     replies = await lan.send("1")  # Send
     concern = rows(world.engine, Concern)[0]
     assert set(codes_in(replies)) == {concern.tracking_code}
-    assert (concern.category_code, concern.place_code, concern.visibility) == ("insurance", "tp_bac_giang",
+    assert (concern.category_code, concern.place_code, concern.visibility) == ("insurance", "kv_bac_giang",
                                                                               "anonymous")
     assert lan.person_row().locale == "en"
 
@@ -238,7 +248,7 @@ async def test_second_worker_typing_part_of_a_known_name_is_offered_it(world) ->
     await second.choose("Wages and bonuses")
     replies = await second.send("dien tu MINH phat")  # no diacritics, other case, part of the name
     assert "Công ty TNHH Điện tử Minh Phát" in options_of(replies)
-    assert "Use “dien tu MINH phat”" in options_of(replies)
+    assert "Keep the name as typed: “dien tu MINH phat”" in options_of(replies)
     replies = await second.choose("Công ty TNHH Điện tử Minh Phát")
     assert "Đình Trám Industrial Park" in options_of(replies)
     await second.choose("Đình Trám Industrial Park")
@@ -260,7 +270,7 @@ async def test_worker_may_keep_the_name_as_typed_instead_of_a_suggestion(world) 
     await second.send("/new")
     await second.choose("Wages and bonuses")
     await second.send("Minh")
-    replies = await second.choose("Use “Minh”")
+    replies = await second.choose("Keep the name as typed: “Minh”")
     assert "Đình Trám Industrial Park" in options_of(replies)
     await second.choose("Skip")
     await second.send(DESCRIPTION)
@@ -390,7 +400,7 @@ async def test_edit_changes_one_field_and_returns_to_the_summary(world) -> None:
     await reach_summary(lan)
     replies = await lan.choose("Edit")
     assert options_of(replies) == ["Topic", "Enterprise", "Place", "Content", "Files", "Who may know me",
-                                   "Back to the summary"]
+                                   "Back"]
     await lan.choose("Content")
     replies = await lan.send("Công ty nợ lương tháng 8, chưa trả đồng nào.")
     assert options_of(replies) == SUMMARY  # back at the summary, not step 5
@@ -405,8 +415,8 @@ async def test_edit_changes_one_field_and_returns_to_the_summary(world) -> None:
 
     await lan.choose("Edit")
     await lan.choose("Place")
-    replies = await lan.choose("Yên Thế District")
-    assert "Place: Yên Thế District" in text_of(replies)
+    replies = await lan.choose("Yên Thế (former)")
+    assert "Place: Yên Thế (former)" in text_of(replies)
 
     await lan.choose("Edit")
     await lan.choose("Enterprise")
@@ -419,12 +429,12 @@ async def test_edit_changes_one_field_and_returns_to_the_summary(world) -> None:
     assert "Enterprise: Công ty TNHH Minh Phát" in text_of(replies)
 
     await lan.choose("Edit")
-    replies = await lan.choose("Back to the summary")
+    replies = await lan.choose("Back")
     assert options_of(replies) == SUMMARY
 
     await lan.choose("Send")
     concern = rows(world.engine, Concern)[0]
-    assert (concern.category_code, concern.place_code) == ("housing", "yen_the")
+    assert (concern.category_code, concern.place_code) == ("housing", "kv_yen_the")
     assert concern.description == "Công ty nợ lương tháng 8, chưa trả đồng nào."
     assert concern.enterprise == "Công ty TNHH Minh Phát"
 

@@ -87,8 +87,7 @@ def keyboard(options: list[Option] | list[tuple[str, str]], columns: int = 1) ->
     if not pairs:
         return None
     buttons = [InlineKeyboardButton(label, callback_data=key) for key, label in pairs]
-    rows = [buttons[i:i + columns] for i in range(0, len(buttons), columns)]
-    return InlineKeyboardMarkup(rows)
+    return InlineKeyboardMarkup(button_rows(buttons, [label for _, label in pairs], columns))
 
 
 def keyboard_data(options: list[Option], columns: int = 1) -> dict[str, Any] | None:
@@ -96,7 +95,28 @@ def keyboard_data(options: list[Option], columns: int = 1) -> dict[str, Any] | N
     if not options:
         return None
     buttons = [{"text": o.label, "callback_data": o.key} for o in options]
-    return {"inline_keyboard": [buttons[i:i + columns] for i in range(0, len(buttons), columns)]}
+    return {"inline_keyboard": button_rows(buttons, [o.label for o in options], columns)}
+
+
+# Wider than this, a label is cut off on a small phone when it shares its row.
+ROW_SHARING_LABEL = 18
+
+
+def button_rows(buttons: list[Any], labels: list[str], columns: int) -> list[list[Any]]:
+    """Buttons `columns` a row, except that a long label gets a row of its own."""
+    rows: list[list[Any]] = []
+    row: list[Any] = []
+    for button, label in zip(buttons, labels, strict=True):
+        if columns > 1 and len(label) > ROW_SHARING_LABEL:
+            rows += [row] if row else []
+            rows.append([button])
+            row = []
+            continue
+        row.append(button)
+        if len(row) == columns:
+            rows.append(row)
+            row = []
+    return rows + ([row] if row else [])
 
 
 async def send_reply(bot: Bot, chat_id: str, reply: Reply) -> None:

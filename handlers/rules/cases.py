@@ -6,7 +6,7 @@ from datetime import date, datetime
 
 from sqlmodel import Session
 
-from handlers.rules.lifecycle import change_status
+from handlers.rules.lifecycle import ANSWERED_STATES, change_status
 from storage.cases import add_assignment, assignment_for, assignments_of, merged_authors, merged_into
 from storage.concerns import create_concern
 from storage.models import (
@@ -101,6 +101,17 @@ def unrelayed_answers(concern: Concern, *, session: Session) -> list[Assignment]
     """Answers the union has not yet passed on to the worker."""
     return [a for a in assignments_of(concern, session=session)
             if a.status == AssignmentStatus.ANSWERED and a.relayed_at is None]
+
+
+def may_rate(concern: Concern, *, session: Session) -> bool:
+    """Whether there is an answer to rate: the concern is answered and the worker has received it."""
+    return concern.status in ANSWERED_STATES and any(
+        a.relayed_at is not None for a in assignments_of(concern, session=session))
+
+
+def may_reopen(concern: Concern, *, now: datetime, days: int) -> bool:
+    """Whether the worker may still say the concern is not resolved (answered, not long ago)."""
+    return concern.status in ANSWERED_STATES and (now - concern.updated_at).days <= days
 
 
 def relay(concern: Concern, *, session: Session, now: datetime | None = None) -> list[Assignment]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date, timedelta
 
 from sqlmodel import Session
@@ -31,14 +32,19 @@ def move_deadline(concern: Concern, until: date, reason: str, *, officer: Person
     moved = [a for a in assignments_of(concern, session=session)
              if a.status == AssignmentStatus.PENDING and a.deadline != until]
     for assignment in moved:
-        add_note(concern, "deadline", f"{assignment.deadline:%d/%m/%Y} → {until:%d/%m/%Y} "
-                 f"({assignment.agency_code}): {reason}", actor=officer, session=session)
+        add_note(concern, "deadline", deadline_note(assignment, until, reason), actor=officer, session=session)
         assignment.deadline = until
         if assignment.extension_status == ExtensionStatus.REQUESTED:
             assignment.extension_status = ExtensionStatus.APPROVED if until >= (
                 assignment.extension_requested or until) else ExtensionStatus.REFUSED
         session.add(assignment)
     return moved
+
+
+def deadline_note(assignment: Assignment, new: date, reason: str, *, old: date | None = None) -> str:
+    """A moved deadline as stored in a case note: data, so each reader sees it in their language."""
+    return json.dumps({"agency": assignment.agency_code, "from": (old or assignment.deadline).isoformat(),
+                       "to": new.isoformat(), "reason": reason}, ensure_ascii=False)
 
 
 def days_left(deadline: date, today: date) -> int:
@@ -50,10 +56,10 @@ def time_left(t: Translator, deadline: date, today: date) -> str:
     """'5 days left', 'due today' or '2 days overdue', in the reader's language."""
     days = days_left(deadline, today)
     if days > 0:
-        return t("{days} days left", days=days)
+        return t.plural("{days} day left", "{days} days left", days, days=days)
     if days == 0:
         return t("due today")
-    return t("{days} days overdue", days=-days)
+    return t.plural("{days} day overdue", "{days} days overdue", -days, days=-days)
 
 
 def request_extension(assignment: Assignment, until: date, reason: str, *, session: Session) -> None:
@@ -82,7 +88,7 @@ def decide_extension(assignment: Assignment, concern: Concern, *, approve: bool,
         assert new is not None
         assignment.deadline = new
         assignment.extension_status = ExtensionStatus.APPROVED
-        add_note(concern, "deadline", f"{old:%d/%m/%Y} → {new:%d/%m/%Y} ({assignment.agency_code})",
+        add_note(concern, "deadline", deadline_note(assignment, new, assignment.extension_reason or "", old=old),
                  actor=officer, session=session)
     else:
         assignment.extension_status = ExtensionStatus.REFUSED

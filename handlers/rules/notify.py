@@ -6,7 +6,7 @@ from datetime import date
 
 from sqlmodel import Session
 
-from locales import Catalogs, Translator
+from locales import Catalogs, Plural, Translator
 from storage.models import Person, ReferenceItem
 from storage.outbox import OutboxBatch, enqueue
 
@@ -28,7 +28,7 @@ def localized(value: object, t: Translator) -> object:
     return value
 
 
-def tell(recipient: Person, message: str, *, catalogs: Catalogs, session: Session,
+def tell(recipient: Person, message: str | Plural, *, catalogs: Catalogs, session: Session,
          options: list[tuple[str, str]] | None = None, file: tuple[str, str] | None = None,
          into: OutboxBatch | None = None, **values: object) -> None:
     """Queue a message (a msgid) for someone; it is sent once the caller's transaction commits.

@@ -21,7 +21,7 @@ from handlers.rules.calendar import ReminderPolicy
 from handlers.rules.cases import union_staff
 from handlers.rules.deadlines import time_left
 from handlers.rules.notify import Verbatim, tell
-from locales import N_, Catalogs, Translator
+from locales import N_, Catalogs, Plural, Translator
 from storage.models import Person, Role
 from storage.notices import (
     Due,
@@ -135,10 +135,12 @@ def _deadline_notices(session: Session, today: date, policy: ReminderPolicy, cat
                 escalated[agency].append(row)
     for (agency, _stage), rows in sorted(stages.items()):
         rows.sort(key=lambda due: (due.deadline, due.assignment_id))
-        told = _tell_agency(agency, N_("To your agency,\nA reminder from the Provincial Labour Federation: "
-                                       "{count} concerns are due for an answer soon:\n{lines}\n"
-                                       "Please answer in writing before the deadline."), rows, today, session,
-                            catalogs, staff, report.outbox)
+        told = _tell_agency(agency, Plural(
+            "To: {agency}\nA reminder from the Labour Federation: "
+            "{count} concern is due for an answer soon:\n{lines}\nPlease answer in writing before the deadline.",
+            "To: {agency}\nA reminder from the Labour Federation: "
+            "{count} concerns are due for an answer soon:\n{lines}\nPlease answer in writing before the deadline.",
+            len(rows)), rows, today, session, catalogs, staff, report.outbox)
         report.stages += told
         if told:
             report.agencies.add(agency)
@@ -146,9 +148,11 @@ def _deadline_notices(session: Session, today: date, policy: ReminderPolicy, cat
     for agency, rows in sorted(overdue.items()):
         if f"{agency}:{today}" not in claimed:
             continue
-        told = _tell_agency(agency, N_("To your agency,\n{count} concerns are past their deadline:\n{lines}\n"
-                                       "Please answer in writing without delay."), rows, today, session, catalogs,
-                            staff, report.outbox)
+        told = _tell_agency(agency, Plural(
+            "To: {agency}\n{count} concern is past its deadline:\n{lines}\nPlease answer in writing without delay.",
+            "To: {agency}\n{count} concerns are past their deadline:\n{lines}\n"
+            "Please answer in writing without delay.",
+            len(rows)), rows, today, session, catalogs, staff, report.outbox)
         report.overdue += told
         if told:
             report.agencies.add(agency)
@@ -196,7 +200,7 @@ def _section(t: Translator, agency: str, rows: list[Due], today: date,
         t, rows, today, session)
 
 
-def _tell_agency(agency: str, message: str, rows: list[Due], today: date,
+def _tell_agency(agency: str, message: Plural, rows: list[Due], today: date,
                  session: Session, catalogs: Catalogs, staff: dict[str, list[Person]], into: OutboxBatch) -> int:
     """One message to each liaison of the agency; how many were queued."""
     options: list[tuple[str, str]] = [(f"/case {due.tracking_code}", Verbatim(due.tracking_code))
@@ -205,7 +209,7 @@ def _tell_agency(agency: str, message: str, rows: list[Due], today: date,
     people = staff.get(agency, [])
     for liaison in people:
         tell(liaison, message, catalogs=catalogs, session=session, options=options, count=len(rows), lines=lines,
-             into=into)
+             agency=get_item("agency", agency, session=session) or agency, into=into)
     return len(people)
 
 
