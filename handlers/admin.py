@@ -12,7 +12,7 @@ from handlers.views import ROLE_LABELS, display_name, messenger_name, role_label
 from locales import N_
 from storage.models import Role
 from storage.people import list_staff, set_role
-from storage.reference import get_item, list_items
+from storage.reference import list_items
 
 log = logging.getLogger(__name__)
 router = Router("admin", roles=(Role.ADMIN,))
@@ -24,13 +24,13 @@ def invite(ctx: Context) -> None:
     role, _, agency_code = ctx.incoming.args.partition(" ")
     role = role.lower()
     agency_code = agency_code.strip()
+    agencies = list_items("agency", session=ctx.session, on=ctx.today())  # not one that no longer exists
     if role == Role.AGENCY and not agency_code:
-        agencies = list_items("agency", session=ctx.session)
         ctx.say(ctx.t("Which agency is the invitation for?"),
                 [Option(Choice.command("invite", f"agency {a.code}"), ctx.t.name(a)) for a in agencies])
         return
     if role not in (Role.OFFICER, Role.AGENCY) or (
-            role == Role.AGENCY and get_item("agency", agency_code, session=ctx.session) is None):
+            role == Role.AGENCY and agency_code not in {a.code for a in agencies}):
         ctx.say(ctx.t("Whom do you want to invite?"),
                 [Option(Choice.command("invite", "officer"), ctx.t("A union officer")),
                  Option(Choice.command("invite", "agency"), ctx.t("An agency liaison"))])

@@ -151,6 +151,9 @@ def ask_session(ctx: Context, answer: Answer | None) -> None:
         ctx.say(ctx.t("Please choose one of the options."), options)
         return
     ctx.data["session"] = number
+    chosen = next((s for s in open_ones if s.id == number), None)
+    if chosen is not None:  # the places and topics of the day it was held are offered
+        ctx.data["held_on"] = chosen.held_on.isoformat()
     ctx.goto("category")
 
 

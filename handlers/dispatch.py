@@ -184,7 +184,7 @@ class Core:
             return Outcome()
         person = get_or_create_person(
             incoming.messenger, incoming.user_id, chat_id=incoming.chat_id,
-            display_name=incoming.display_name, session=session,
+            display_name=incoming.display_name, language_code=incoming.language_code, session=session,
         )
         who = f"{incoming.messenger}:{incoming.user_id}"
         if who in self.policy.admin_ids and person.role != Role.ADMIN:

@@ -6,6 +6,8 @@ its dialog declares next.
 
 from __future__ import annotations
 
+from datetime import date
+
 from handlers.core import Answer, Choice, Context, Option, parse_number
 from handlers.routing import Flow
 from storage.models import Enterprise
@@ -33,9 +35,16 @@ def for_staff(ctx: Context) -> bool:
     return flow is not None and flow.for_staff
 
 
+def valid_on(ctx: Context) -> date:
+    """The day whose places and topics are offered: the session's, for a concern raised at an earlier
+    session (a 2024 conference had districts that no longer exist), else today."""
+    held = ctx.data.get("held_on")
+    return date.fromisoformat(str(held)) if held else ctx.today()
+
+
 def ask_category(ctx: Context, answer: Answer | None) -> None:
     """What the concern is about."""
-    categories = list_items("category", session=ctx.session)
+    categories = list_items("category", session=ctx.session, on=valid_on(ctx))
     options = [Option(Choice("cat", c.code), ctx.t.name(c)) for c in categories]
     chosen = answer.picked("cat") if answer else None
     if not chosen:
@@ -109,7 +118,9 @@ def pick_enterprise(ctx: Context, answer: Answer | None) -> None:
 
 def ask_place(ctx: Context, answer: Answer | None) -> None:
     """Where: an industrial park or a district."""
-    places = list_items("industrial_park", session=ctx.session) + list_items("district", session=ctx.session)
+    day = valid_on(ctx)
+    places = list_items("industrial_park", session=ctx.session, on=day) + list_items("district", session=ctx.session,
+                                                                                      on=day)
     options = [Option(Choice("place", p.code), ctx.t.name(p)) for p in places]
     options.append(Option(Choice("place"), ctx.t("Skip")))
     if answer is None or not answer.chose("place"):

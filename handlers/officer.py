@@ -317,7 +317,8 @@ def change_topic(ctx: Context) -> None:
 @TOPIC.step("category")
 def ask_topic(ctx: Context, answer: Answer | None) -> None:
     """Choose the new category."""
-    options = [Option(Choice("cat", c.code), ctx.t.name(c)) for c in list_items("category", session=ctx.session)]
+    options = [Option(Choice("cat", c.code), ctx.t.name(c))
+               for c in list_items("category", session=ctx.session, on=ctx.today())]
     topic = answer.picked("cat") if answer else None
     if not topic:
         ctx.say(ctx.t("Choose the new topic for {code}:", code=dialog_concern(ctx).tracking_code),
@@ -477,7 +478,7 @@ def ask_agencies(ctx: Context, answer: Answer | None) -> None:
             chosen.remove(code) if code in chosen else chosen.append(code)
         else:
             ctx.say(ctx.t("Please choose at least one agency, then “Continue”."))
-    agencies = [a for a in list_items("agency", session=ctx.session) if a.code not in already]
+    agencies = [a for a in list_items("agency", session=ctx.session, on=ctx.today()) if a.code not in already]
     options = [Option(Choice("ag", a.code), ("✓ " if a.code in chosen else "") + ctx.t.name(a)) for a in agencies]
     options += [Option(Choice("done"), ctx.t("Continue ({n} chosen)", n=len(chosen))),
                 Option(Choice("cancel"), ctx.t("Cancel"))]

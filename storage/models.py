@@ -113,7 +113,9 @@ class Person(SQLModel, table=True):
     external_id: str = Field(max_length=64)
     chat_id: str = Field(max_length=64)
     display_name: str = Field(default="", max_length=128)
-    locale: str | None = Field(default=None, max_length=8)
+    locale: str | None = Field(default=None, max_length=8)  # the language the person chose
+    # The language their messenger reports, for messages to someone who never chose one.
+    messenger_locale: str | None = Field(default=None, max_length=8)
     role: Role = Field(default=Role.WORKER, sa_type=EnumText(Role), index=True)
     agency_code: str | None = Field(default=None, max_length=32)
     consent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -24,20 +24,24 @@ def find_person(messenger: str, external_id: str, *, session: Session) -> Person
 
 
 def get_or_create_person(
-    messenger: str, external_id: str, *, chat_id: str, display_name: str, session: Session
+    messenger: str, external_id: str, *, chat_id: str, display_name: str, session: Session,
+    language_code: str | None = None,
 ) -> Person:
-    """The person behind a messenger account, created on first contact."""
+    """The person behind a messenger account, created on first contact; the messenger's language is kept."""
+    language = (language_code or "").split("-")[0].lower()[:8] or None
     person = find_person(messenger, external_id, session=session)
     if person is None:
         person = Person(
             messenger=messenger, external_id=external_id, chat_id=chat_id,
-            display_name=display_name[:128],
+            display_name=display_name[:128], messenger_locale=language,
         )
         session.add(person)
         session.flush()
-    elif person.chat_id != chat_id or (display_name and person.display_name != display_name[:128]):
+    elif (person.chat_id != chat_id or (display_name and person.display_name != display_name[:128])
+          or (language and person.messenger_locale != language)):
         person.chat_id = chat_id
-        person.display_name = display_name[:128]
+        person.display_name = display_name[:128] or person.display_name
+        person.messenger_locale = language or person.messenger_locale
         session.add(person)
     return person
 
@@ -94,4 +98,5 @@ def forget_person(person: Person, *, session: Session) -> None:
     person.display_name = ""
     person.consent_at = None
     person.locale = None
+    person.messenger_locale = None
     session.add(person)

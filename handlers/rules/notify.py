@@ -36,7 +36,7 @@ def tell(recipient: Person, message: str | Plural, *, catalogs: Catalogs, sessio
     Option labels are msgids too. Dates and reference items are rendered in the recipient's
     language; a value may also be a function of their translator. `into` collects messages that
     are written together later (a sweep queues hundreds)."""
-    t = catalogs.get(recipient.locale)
+    t = catalogs.pick(recipient.locale, recipient.messenger_locale)
     resolved = {key: localized(value, t) for key, value in values.items()}
     text = t(message, **resolved)
     labels = [(key, label if isinstance(label, Verbatim) else t(label)) for key, label in options or []]
