@@ -295,8 +295,8 @@ async def error_handler(update: object, context: ContextTypes.DEFAULT_TYPE) -> N
 
 COMMAND_MENU = [
     ("new", N_("Send a new concern")),
-    ("status", N_("Your concerns and their state")),
-    ("help", N_("What this bot can do")),
+    ("status", N_("Your concerns and their status")),
+    ("help", N_("How it works")),
     ("cancel", N_("Stop what you are doing")),
     ("language", N_("Change the language")),
 ]
