@@ -180,14 +180,19 @@ def ask_extension_date(ctx: Context, answer: Answer | None) -> None:
     assignment, concern = _flow_assignment(ctx)
     if answer is None:
         ctx.say(ctx.t("The deadline for {code} is {date}. Until which date do you need? "
-                      "(day/month/year, e.g. {example})", example=ctx.t.date(assignment.deadline + timedelta(days=15)),
+                      "(day/month/year, e.g. {example})",
+                      example=ctx.t.typed_date(assignment.deadline + timedelta(days=15)),
                       code=concern.tracking_code, date=ctx.t.date(assignment.deadline)),
                 [Option(Choice("cancel"), ctx.t("Cancel"))])
         return
     wanted = parse_date(answer.text or "")
-    if wanted is None or wanted <= assignment.deadline:
+    if wanted is None:
+        ctx.say(ctx.t("That is not a valid date. Please type it as day/month/year, for example {example}.",
+                      example=ctx.t.typed_date(assignment.deadline + timedelta(days=15))))
+        return
+    if wanted <= assignment.deadline:
         ctx.say(ctx.t("Please type a date after {date}, like {example}.", date=ctx.t.date(assignment.deadline),
-                      example=ctx.t.date(assignment.deadline + timedelta(days=15))))
+                      example=ctx.t.typed_date(assignment.deadline + timedelta(days=15))))
         return
     ctx.data["until"] = wanted.isoformat()
     ctx.goto("reason")

@@ -97,7 +97,7 @@ def ask_held_on(ctx: Context, answer: Answer | None) -> None:
     held = ctx.today() if answer.picked("day") == "today" else parse_date(answer.text or "")
     if held is None:
         ctx.say(ctx.t("Please type a date as day/month/year, for example {example}.",
-                      example=ctx.t.date(ctx.today())), options)
+                      example=ctx.t.typed_date(ctx.today())), options)
         return
     ctx.data["held_on"] = held.isoformat()
     ctx.goto("deadline")

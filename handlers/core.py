@@ -16,7 +16,7 @@ from handlers.rules.calendar import ReminderPolicy
 from handlers.rules.notify import tell
 from locales import Catalogs, Plural, Translator
 from storage.dialogs import Dialog
-from storage.models import Person
+from storage.models import Person, Role
 
 if TYPE_CHECKING:
     from handlers.routing import Flow, Routes
@@ -221,7 +221,7 @@ class Context:
     now: datetime
     quota: Quota
     invitation_links: InvitationLinks = field(default_factory=dict)
-    forget_dialog: bool = False  # drop the chat's dialog row instead of stamping it
+    forget_dialog: bool = False  # save the chat's dialog row without the time of this change
     must_show: bool = False  # keep the replies in the store until the channel has shown them
     replies: list[Reply] = field(default_factory=list)
 
@@ -292,6 +292,9 @@ def text_answer(ctx: Context, answer: Answer | None, prompt: str, *, low: int, h
         ctx.say(ctx.t("This step takes text only. Please type a few words."))
         return None
     if not low <= len(text) <= high:
-        ctx.say(ctx.t("Please write {min} to {max} characters.", min=low, max=ctx.t.number(high)))
+        # An agency liaison is written to formally (Quý cơ quan), everyone else plainly.
+        ctx.say(ctx.t("Please enter {min} to {max} characters.", min=low, max=ctx.t.number(high))
+                if ctx.person.role == Role.AGENCY else
+                ctx.t("Please write {min} to {max} characters.", min=low, max=ctx.t.number(high)))
         return None
     return text

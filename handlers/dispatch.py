@@ -30,7 +30,7 @@ from handlers.core import (
 from handlers.routing import Routes
 from locales import Catalogs
 from storage.db import batch_transaction, new_session
-from storage.dialogs import claim_update, drop_dialog, load_dialog, save_dialog
+from storage.dialogs import claim_update, load_dialog, save_dialog
 from storage.models import OutboxMessage, Role, row_id, utcnow
 from storage.outbox import add_receipt, drop_receipts
 from storage.people import find_person, get_or_create_person, set_role
@@ -207,13 +207,9 @@ class Core:
         if not shown and (ctx.state.flow, ctx.state.step) == position:
             # A reply without choices (a refusal, a flood warning) leaves the step's choices valid.
             shown = state.options
-        if ctx.forget_dialog:
-            drop_dialog(state, session=session)
-        else:
-            save_dialog(
-                state, flow=ctx.state.flow, step=ctx.state.step, data=ctx.data,
-                options=shown, session=session,
-            )
+        # After an anonymous concern the chat keeps its menu, but no time that could tie the two together.
+        save_dialog(state, flow=ctx.state.flow, step=ctx.state.step, data=ctx.data, options=shown,
+                    session=session, dated=not ctx.forget_dialog)
         queued = any(isinstance(obj, OutboxMessage) for obj in session.new) or bool(
             session.info.pop("outbox_written", False))
         receipts = []

@@ -96,7 +96,7 @@ def pick_enterprise(ctx: Context, answer: Answer | None) -> None:
                 cancel_option(ctx)]
     if answer is None:
         ctx.say(ctx.t("Is it one of these companies?") if for_staff(ctx)
-                else ctx.t("Is your company one of the names below?"), options)
+                else ctx.t("Is the company you mean one of the names below?"), options)
         return
     picked = answer.picked("ent")
     number = parse_number(picked or "")
@@ -122,11 +122,11 @@ def ask_place(ctx: Context, answer: Answer | None) -> None:
     places = list_items("industrial_park", session=ctx.session, on=day) + list_items("district", session=ctx.session,
                                                                                       on=day)
     options = [Option(Choice("place", p.code), ctx.t.name(p)) for p in places]
-    options.append(Option(Choice("place"), ctx.t("Skip")))
+    options += [Option(Choice("place"), ctx.t("Skip")), cancel_option(ctx)]
     if answer is None or not answer.chose("place"):
         if answer is not None:
             ctx.say(ctx.t("Please choose a place from the list (you can type its number)."))
-        skip = options[-1].label
+        skip = options[-2].label
         ctx.say(ctx.t("Where is it? Choose the industrial park or the area, or “{skip}”.", skip=skip)
                 if for_staff(ctx) else
                 ctx.t("Step 3 of 6. Where is it? Choose the industrial park or the area "
@@ -141,8 +141,8 @@ def ask_description(ctx: Context, answer: Answer | None) -> None:
     if answer is None:
         ctx.say(ctx.t("Type the concern as the worker raised it (at least {min} characters), "
                       "or send a voice recording.", min=MIN_DESCRIPTION) if for_staff(ctx) else
-                ctx.t("Step 4 of 6. Write what your concern is: what happened, where, since when "
-                      "(at least {min} characters).\nIf you prefer not to write, you can send a voice message.",
+                ctx.t("Step 4 of 6. Describe your concern: what happened, where and since when "
+                      "(at least {min} characters).\nIf you prefer not to write, you can send a voice note.",
                       min=MIN_DESCRIPTION), [cancel_option(ctx)])
         return
     files = ctx.data.setdefault("attachments", [])
@@ -177,7 +177,7 @@ def ask_description(ctx: Context, answer: Answer | None) -> None:
 def ask_attachments(ctx: Context, answer: Answer | None) -> None:
     """Up to five photos or documents, or none."""
     files = ctx.data.setdefault("attachments", [])
-    done = [Option(Choice("files", "done"), ctx.t("Done") if files else ctx.t("Skip"))]
+    done = [Option(Choice("files", "done"), ctx.t("Done") if files else ctx.t("Skip")), cancel_option(ctx)]
     if answer is None:
         ctx.say(ctx.t("Add up to {max} photos or documents, or choose “{done}”.", max=MAX_ATTACHMENTS,
                       done=done[0].label) if for_staff(ctx) else

@@ -112,10 +112,11 @@ def show_queue(ctx: Context) -> None:
     pages = (total + PAGE - 1) // PAGE
     lines = [header, ctx.t("Page {page} of {pages}, oldest first:", page=page, pages=pages)]
     for concern in concerns:
-        lines.append(ctx.t("{code} · {status} · {topic} · {date} · ×{count}", code=concern.tracking_code,
-                           status=status_label(ctx, concern.status),
-                           topic=category_name(ctx, concern.category_code),
-                           date=ctx.t.date(concern.created_at), count=concern.me_too))
+        lines.append(ctx.t.plural("{code} · {status} · {topic} · {date} · {count} worker",
+                                  "{code} · {status} · {topic} · {date} · {count} workers", concern.me_too,
+                                  code=concern.tracking_code, status=status_label(ctx, concern.status),
+                                  topic=category_name(ctx, concern.category_code),
+                                  date=ctx.t.date(concern.created_at), count=concern.me_too))
     options = [Option(_case(c.tracking_code), c.tracking_code) for c in concerns]
     prefix = f"{state} " if state else ""
     if page > 1:
@@ -225,9 +226,12 @@ def case_actions(ctx: Context, concern: Concern) -> list[Option]:
     if status == Status.ASSIGNED:
         options.append(act("assign", N_("Add an agency")))
     if status == Status.ANSWERED:
+        # The worker must have the answers before the union can call the concern resolved.
         if unrelayed_answers(concern, session=ctx.session):
             options.append(act("relay", N_("Relay answers")))
-        options += [act("resolve", N_("Mark resolved")), act("assign", N_("Assign again"))]
+        else:
+            options.append(act("resolve", N_("Mark resolved")))
+        options.append(act("assign", N_("Assign again")))
     if status in OPEN_STATES and concern.author_id is not None:
         options.append(act("ask", N_("Ask the worker")))
     return options
@@ -250,7 +254,11 @@ def accept(ctx: Context) -> None:
 def resolve(ctx: Context) -> None:
     """Mark a concern resolved; its followers are asked, once, to rate the answer they received."""
     concern = concern_from_args(ctx)
-    if concern is None or not change(ctx, concern, Status.RESOLVED):
+    if concern is None:
+        return
+    if concern.status == Status.ANSWERED:
+        pass_on_answers(ctx, concern)  # nobody is told "resolved" before they have the answers
+    if not change(ctx, concern, Status.RESOLVED):
         return
     code = concern.tracking_code
     reopen = Option(Choice.command("reopen", code), N_("Not resolved"))
@@ -277,27 +285,32 @@ def relay(ctx: Context) -> None:
     concern = concern_from_args(ctx)
     if concern is None:
         return
-    fresh = cases.relay(concern, session=ctx.session, now=ctx.now)
-    if not fresh:
+    if not pass_on_answers(ctx, concern):
         ctx.say(ctx.t("There is no new answer to relay for {code}.", code=concern.tracking_code))
         return
     code = concern.tracking_code
     told = followers(concern, session=ctx.session)
-    for person in told:
-        for assignment in fresh:
-            item = get_item("agency", assignment.agency_code, session=ctx.session)
-            file = None
-            if assignment.answer_file_id and assignment.answer_messenger == person.messenger:
-                file = Attachment(assignment.answer_file_kind or "document", assignment.answer_file_id)
-            ctx.notify(person, N_("Answer to your concern {code}\nfrom {agency}:\n{answer}"), attachment=file,
-                       code=code, agency=item or assignment.agency_code,
-                       answer=assignment.answer_text or "–")
     # The worker is asked to rate once, when the concern is marked resolved, not here as well.
     message = (ctx.t("Answers sent to the worker for {code}.", code=code) if told else
                ctx.t("Answers released for {code}: its author is anonymous and will see them with the code.",
                      code=code))
     ctx.say(message + "\n" + ctx.t("Mark it resolved, or keep it open."),
             [Option(Choice.command("resolve", code), ctx.t("Mark resolved")), Option(_case(code), ctx.t("Keep open"))])
+
+
+def pass_on_answers(ctx: Context, concern: Concern) -> list[Assignment]:
+    """Send the answers not yet relayed to the worker and everyone merged into the concern; which they were."""
+    fresh = cases.relay(concern, session=ctx.session, now=ctx.now)
+    for person in followers(concern, session=ctx.session):
+        for assignment in fresh:
+            item = get_item("agency", assignment.agency_code, session=ctx.session)
+            file = None
+            if assignment.answer_file_id and assignment.answer_messenger == person.messenger:
+                file = Attachment(assignment.answer_file_kind or "document", assignment.answer_file_id)
+            ctx.notify(person, N_("{agency} has answered your concern {code}:\n{answer}"), attachment=file,
+                       code=concern.tracking_code, agency=item or assignment.agency_code,
+                       answer=assignment.answer_text or "–")
+    return fresh
 
 
 # ---- actions that need more input -------------------------------------------------------------
@@ -402,18 +415,22 @@ def ask_merge_target(ctx: Context, answer: Answer | None) -> None:
         ctx.say(ctx.t("A concern can only be merged into another open concern."))
         return
     told = followers(duplicate, session=ctx.session)  # they follow the kept concern from now on
+    same_worker = cases.same_author(duplicate, kept, session=ctx.session)
     ctx.end()
     try:
         cases.merge(duplicate, kept, officer=ctx.person, session=ctx.session)
     except TransitionRefused as exc:
         refused(ctx, exc)
         return
+    message = (N_("Your concerns {code} and {kept} say the same: they are now followed together as {kept}.")
+               if same_worker else
+               N_("Your concern {code} says the same as {kept}, raised by other workers too.\n"
+                  "They will be handled together: you will hear about {kept} from now on."))
     for person in told:
-        ctx.notify(person, N_("Your concern {code} says the same as {kept}, raised by other workers too.\n"
-                              "They will be handled together: you will hear about {kept} from now on."),
-                   code=duplicate.tracking_code, kept=kept.tracking_code)
-    ctx.say(ctx.t("{code} merged into {kept}, which now counts {count} workers.",
-                  code=duplicate.tracking_code, kept=kept.tracking_code, count=kept.me_too),
+        ctx.notify(person, message, code=duplicate.tracking_code, kept=kept.tracking_code)
+    ctx.say(ctx.t.plural("{code} merged into {kept}, which now counts {count} worker.",
+                         "{code} merged into {kept}, which now counts {count} workers.", kept.me_too,
+                         code=duplicate.tracking_code, kept=kept.tracking_code, count=kept.me_too),
             next_actions(ctx, kept.tracking_code))
 
 
@@ -480,8 +497,9 @@ def ask_agencies(ctx: Context, answer: Answer | None) -> None:
             ctx.say(ctx.t("Please choose at least one agency, then “Continue”."))
     agencies = [a for a in list_items("agency", session=ctx.session, on=ctx.today()) if a.code not in already]
     options = [Option(Choice("ag", a.code), ("✓ " if a.code in chosen else "") + ctx.t.name(a)) for a in agencies]
-    options += [Option(Choice("done"), ctx.t("Continue ({n} chosen)", n=len(chosen))),
-                Option(Choice("cancel"), ctx.t("Cancel"))]
+    if chosen:
+        options.append(Option(Choice("done"), ctx.t("Continue ({n} chosen)", n=len(chosen))))
+    options.append(Option(Choice("cancel"), ctx.t("Cancel")))
     ctx.say(ctx.t("Which agencies must answer {code}? Tap to choose, then “Continue”.",
                   code=concern.tracking_code), options)
 
@@ -497,12 +515,16 @@ def ask_deadline(ctx: Context, answer: Answer | None) -> None:
     options = [Option(Choice("deadline", "default"), label), Option(Choice("cancel"), ctx.t("Cancel"))]
     if answer is None:
         ctx.say(ctx.t("By which date must they answer? Choose the default or type a date (day/month/year) "
-                      "like {example}.", example=ctx.t.date(default)), options)
+                      "like {example}.", example=ctx.t.typed_date(default)), options)
         return
     deadline = default if answer.picked("deadline") == "default" else parse_date(answer.text or "")
-    if deadline is None or deadline <= ctx.today():
+    if deadline is None:
+        ctx.say(ctx.t("That is not a valid date. Please type it as day/month/year, for example {example}.",
+                      example=ctx.t.typed_date(default)), options)
+        return
+    if deadline <= ctx.today():
         ctx.say(ctx.t("Please type a future date like {example}, or choose the default.",
-                      example=ctx.t.date(default)), options)
+                      example=ctx.t.typed_date(default)), options)
         return
     concern = dialog_concern(ctx)
     codes = list(ctx.data.get("agencies", []))
@@ -558,7 +580,7 @@ def decide(ctx: Context, *, approve: bool) -> None:
     number = parse_number(ctx.incoming.args)
     assignment = ctx.session.get(Assignment, number) if number is not None else None
     if assignment is None or not pending_extension(assignment):
-        ctx.say(ctx.t("There is no pending request for more time with that number."))
+        ctx.say(ctx.t("This request for more time has already been decided, or no longer exists."))
         return
     concern = ctx.session.get(Concern, assignment.concern_id)
     assert concern is not None
@@ -591,7 +613,7 @@ def extend_deadline(ctx: Context) -> None:
     if not code or until is None or len(reason.strip()) < 3:
         ctx.say(ctx.t("Please write the code, the new date and the reason, for example:\n"
                       "/extend KN-XXXX-XXXX {example} waiting for the inspection report",
-                      example=ctx.t.date(ctx.today() + timedelta(days=14))))
+                      example=ctx.t.typed_date(ctx.today() + timedelta(days=14))))
         return
     concern = concern_from_args(ctx, code)
     if concern is None:

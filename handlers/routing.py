@@ -73,13 +73,13 @@ class Router:
         self.flows: list[Flow] = []
         self.fallback: Handler | None = None
 
-    def command(self, name: str) -> Callable[[Handler], Handler]:
-        """Declare a command of this router's roles."""
+    def command(self, name: str, roles: Iterable[Role] | None = None) -> Callable[[Handler], Handler]:
+        """Declare a command of this router's roles (or of fewer roles)."""
 
         def register(function: Handler) -> Handler:
             if any(c.name == name for c in self.commands):
                 raise RoutingError(f"router {self.name!r} declares /{name} twice")
-            self.commands.append(Command(name, function, self.roles))
+            self.commands.append(Command(name, function, frozenset(roles) if roles is not None else self.roles))
             return function
 
         return register

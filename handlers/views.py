@@ -8,7 +8,7 @@ from handlers.core import Choice, Context, Option
 from handlers.rules.cases import may_rate, may_reopen
 from handlers.rules.lifecycle import TransitionRefused
 from locales import N_, Translator
-from storage.cases import assignments_of
+from storage.cases import assignments_of, has_rated
 from storage.concerns import attachments_of, get_concern_by_code, parse_tracking_code
 from storage.models import OPEN_STATES, AssignmentStatus, Concern, Person, Role, Status
 from storage.reference import get_item
@@ -89,7 +89,7 @@ def not_found(ctx: Context, typed: str) -> None:
         ctx.say(ctx.t("Concern {code} is not among those assigned to your agency.", code=code),
                 main_menu(ctx))
     elif ctx.person.role == Role.WORKER:
-        ctx.say(ctx.t("No concern has the code {code}. Please check it and try again.", code=code))
+        ctx.say(ctx.t("No concern has the code {code}. Please check it and try again.", code=code), main_menu(ctx))
     else:
         ctx.say(ctx.t("No concern has the code {code}.", code=code))
 
@@ -145,6 +145,7 @@ def concern_view(ctx: Context, concern: Concern, *, for_author: bool) -> tuple[s
     ]
     if concern.status == Status.REJECTED and concern.reject_reason:
         lines.append(ctx.t("Reason: {reason}", reason=reason_text(ctx.t, concern.reject_reason)))
+        lines.append(ctx.t("You can send a new concern, with more detail."))
     if concern.status == Status.DUPLICATE and concern.merged_into_id:
         kept = ctx.session.get(Concern, concern.merged_into_id)
         if kept is not None:
@@ -161,7 +162,9 @@ def concern_view(ctx: Context, concern: Concern, *, for_author: bool) -> tuple[s
             lines.append(ctx.t("Answer from {agency} ({date}):\n{answer}", agency=name,
                                date=ctx.t.date(assignment.answered_at or concern.updated_at),
                                answer=assignment.answer_text or "–"))
-        else:
+        elif assignment.status == AssignmentStatus.ANSWERED:
+            lines.append(ctx.t("{agency} has answered; the union is reviewing the answer.", agency=name))
+        elif assignment.status == AssignmentStatus.PENDING:
             lines.append(ctx.t("{agency}: answer expected by {date}", agency=name,
                                date=ctx.t.date(assignment.deadline)))
     return "\n".join(lines), worker_actions(ctx, concern)
@@ -171,7 +174,8 @@ def worker_actions(ctx: Context, concern: Concern) -> list[Option]:
     """What whoever holds the code may do next with the concern: only what will work."""
     code = concern.tracking_code
     options: list[Option] = []
-    if may_rate(concern, session=ctx.session):
+    rater = ctx.person if concern.author_id is not None else None  # an anonymous concern's holder is nobody
+    if may_rate(concern, session=ctx.session) and not has_rated(concern, rater, session=ctx.session):
         options.append(Option(Choice.command("rate", code), ctx.t("Rate the answer")))
     if may_reopen(concern, now=ctx.now, days=ctx.policy.reopen_days):
         options.append(Option(Choice.command("reopen", code), ctx.t("Not resolved")))

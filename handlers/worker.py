@@ -39,6 +39,8 @@ from storage.reference import get_item
 
 log = logging.getLogger(__name__)
 router = Router("worker")
+# What only a worker does; staff have their own screens (and their data is tied to their role).
+WORKERS = (Role.WORKER,)
 ONBOARD = router.flow("onboard", ["language", "consent"])
 FORGET = router.flow("forget", ["confirm"], cancelled=N_("Your data is kept as it is."))
 NEW = router.flow("new", ["category", "enterprise", "enterprise_pick", "place", "description", "attachments",
@@ -95,7 +97,7 @@ def welcome_text(ctx: Context) -> str:
                  "which answers in writing.", federation=federation)
 
 
-@router.command("new")
+@router.command("new", WORKERS)
 def new_concern(ctx: Context) -> None:
     """Start raising a concern (after the privacy notice, if not yet accepted)."""
     if ctx.person.consent_at is None:
@@ -116,7 +118,7 @@ def quota_reached(ctx: Context) -> None:
                          limit, limit=limit))
 
 
-@router.command("status")
+@router.command("status", WORKERS)
 def status(ctx: Context) -> None:
     """My concerns, or one concern by its code."""
     if ctx.incoming.args:
@@ -148,7 +150,7 @@ def show_status(ctx: Context, typed: str) -> None:
     text, options = concern_view(ctx, concern, for_author=is_author)
     if not is_author and concern.author_id is not None:
         options = []  # only its author may withdraw, rate or reopen a named concern
-    ctx.say(text, options)
+    ctx.say(text, options or main_menu(ctx))  # always somewhere to go next
 
 
 @router.command("help")
@@ -167,8 +169,10 @@ def help_command(ctx: Context) -> None:
     if role in (Role.OFFICER, Role.ADMIN):
         lines = [ctx.t("For union officers:\n/queue – new concerns to sort\n"
                        "/case KN-XXXX-XXXX – open a concern (or just send its code)\n"
-                       "/undelivered – messages the bot could not deliver\n/cancel – stop the current step"),
+                       "/undelivered – messages the bot could not deliver\n/cancel – stop the current step\n"
+                       "/language – change the language"),
                  ctx.t("Sessions and deadlines:\n/sessions – dialogue sessions\n/session new – create one\n"
+                       "/session close – close one\n"
                        "/enter – enter a concern raised by a worker\n/deadlines – deadlines by agency\n"
                        "/extend KN-XXXX-XXXX date reason – move a deadline")]
         if role == Role.ADMIN:
@@ -208,7 +212,7 @@ def language(ctx: Context) -> None:
     ctx.start(ONBOARD, {"then": "menu"})
 
 
-@router.command("forget")
+@router.command("forget", WORKERS)
 def forget(ctx: Context) -> None:
     """Ask to delete the person's personal data (Decree 13/2023/NĐ-CP)."""
     ctx.start(FORGET)
@@ -288,20 +292,19 @@ def privacy_notice(ctx: Context) -> str:
     """The privacy notice required by Decree 13/2023/NĐ-CP: who, what, why, how long, who sees what."""
     return ctx.t(
         "Personal data (Decree 13/2023/NĐ-CP)\n"
-        "• The {federation} keeps your {messenger} name and account number, your language and your concerns, "
+        "• The {federation} keeps your {messenger} name and account ID, your language and your concerns, "
         "to receive your concerns, pass them on and send you the answers.\n"
         "• Union officers see your name only if you allow it for that concern.\n"
         "• Agencies never see your name, but they read what you write: "
         "do not write your name or phone number in it if you want to stay unknown.\n"
         "• You may send a concern fully anonymously: then nobody knows it is yours.\n"
         "• Your name is removed from a concern {months} months after it is finished.\n"
-        "• To see your concerns, type “my concerns”. To delete your data, type “delete my data”, "
-        "or choose “Personal data” in the guide.",
+        "• To see your concerns, type “my concerns”. To delete your data, type “delete my data”.",
         federation=ctx.policy.federation(ctx.t.locale), messenger=messenger_name(ctx.person.messenger),
         months=ctx.policy.retention_months)
 
 
-@router.command("privacy")
+@router.command("privacy", WORKERS)
 def privacy(ctx: Context) -> None:
     """The privacy notice again, with the way to delete one's data."""
     ctx.say(privacy_notice(ctx), [Option(Choice.command("forget"), ctx.t("Delete my data")),
@@ -315,9 +318,13 @@ def confirm_forget(ctx: Context, answer: Answer | None) -> None:
     """Confirm, then erase the person's name and unlink their concerns."""
     options = [Option(Choice("forget", "yes"), ctx.t("Delete my data")), Option(Choice("cancel"), ctx.t("Keep it"))]
     if answer is None:
-        ctx.say(ctx.t("This deletes your name and language, and unlinks your concerns from you.\n"
-                      "The concerns stay, without your name, so agencies can still answer them.\n"
-                      "You will no longer get messages about them: keep their codes."), options)
+        codes = [c.tracking_code for c in concerns_by_author(ctx.person, session=ctx.session, limit=20)]
+        text = ctx.t("This deletes your name and language, and unlinks your concerns from you.\n"
+                     "The concerns stay, without your name, so agencies can still answer them.\n"
+                     "You will no longer get messages about them: keep their codes.")
+        if codes:
+            text += "\n" + ctx.t("Your codes: {codes}", codes=", ".join(codes))
+        ctx.say(text, options)
         return
     if answer.picked("forget") != "yes":
         ctx.say(ctx.t("Please choose one of the options."), options)
@@ -344,7 +351,7 @@ def ask_visibility(ctx: Context, answer: Answer | None) -> None:
             "Agencies do not see it.\n"
             "• “{anonymous}”: nobody knows, not even the union. "
             "We cannot write to you: you follow the concern with its code.",
-            union=options[0].label, anonymous=options[1].label), options)
+            union=options[0].label, anonymous=options[1].label), [*options, form.cancel_option(ctx)])
         return
     ctx.data["visibility"] = visibility
     ctx.data.pop("editing", None)
@@ -381,7 +388,8 @@ def summary(ctx: Context) -> str:
         ctx.t("Enterprise: {value}", value=data.get("enterprise") or "–"),
         ctx.t("Place: {value}", value=ctx.t.name(place) if place else "–"),
         ctx.t("Content: {value}", value=data.get("description") or ctx.t("(voice note)")),
-        ctx.t("Voice notes: {voice}. Photos and documents: {files}.", voice=voice, files=len(files) - voice),
+        *([ctx.t("Voice notes: {voice}. Photos and documents: {files}.", voice=voice, files=len(files) - voice)]
+          if files else []),
         ctx.t("The union may see your name; agencies never will.") if data.get("visibility") == "union"
         else ctx.t("Fully anonymous: nobody will know it is you."),
     ]
@@ -443,7 +451,7 @@ def submit(ctx: Context) -> None:
     ctx.say(ctx.t("Your concern has been sent.\nTracking code: {code}", code=code))
     if anonymous:
         ctx.say(ctx.t("Keep this code: it is the only way to follow your anonymous concern.\n"
-                      "To see its state and the answer, just send the code {code} here.", code=code),
+                      "To see its status and the answer, just send the code {code} here.", code=code),
                 main_menu(ctx))
     else:
         ctx.say(ctx.t("What happens next:\n"
@@ -466,7 +474,7 @@ def _actor(ctx: Context, concern: Concern) -> Person | None:
     return ctx.person if concern.author_id is not None else None
 
 
-@router.command("withdraw")
+@router.command("withdraw", WORKERS)
 def withdraw(ctx: Context) -> None:
     """Withdraw an open concern (asks to confirm)."""
     if not ctx.incoming.args:
@@ -505,7 +513,7 @@ def confirm_withdraw(ctx: Context, answer: Answer | None) -> None:
     ctx.say(ctx.t("{code} has been withdrawn.", code=concern.tracking_code), main_menu(ctx))
 
 
-@router.command("rate")
+@router.command("rate", WORKERS)
 def rate(ctx: Context) -> None:
     """Rate the answer from 1 (very unsatisfied) to 5 (very satisfied)."""
     concern = concern_for_follower(ctx, ctx.incoming.args)
@@ -528,6 +536,8 @@ def ask_score(ctx: Context, answer: Answer | None) -> None:
     options = [Option(Choice("rate", str(n)), str(n)) for n in range(1, 6)]
     score = parse_number(answer.picked("rate") or "") if answer else None
     if score is None or not 1 <= score <= 5:
+        if answer is not None:
+            ctx.say(ctx.t("Please choose a number from 1 to 5."))
         ctx.say(ctx.t("How satisfied are you with the answer to {code}?\n"
                       "1 = not at all, 5 = completely.", code=concern.tracking_code), options, columns=5)
         return
@@ -543,7 +553,7 @@ def ask_score(ctx: Context, answer: Answer | None) -> None:
         ctx.say(ctx.t("Thank you for your rating."), main_menu(ctx))
 
 
-@router.command("reopen")
+@router.command("reopen", WORKERS)
 def reopen(ctx: Context) -> None:
     """Say the concern is not actually resolved: it goes back to the union's queue."""
     concern = concern_for_follower(ctx, ctx.incoming.args)
@@ -565,7 +575,8 @@ def reopen(ctx: Context) -> None:
 def ask_reopen_comment(ctx: Context, answer: Answer | None) -> None:
     """What is still wrong."""
     concern = dialog_concern(ctx)
-    prompt = ctx.t("What is still not resolved about {code}? Please write a few words.", code=concern.tracking_code)
+    prompt = ctx.t("What is still not resolved about {code}? Please write a few words (at least {min} characters).",
+                   code=concern.tracking_code, min=form.MIN_DESCRIPTION)
     text = text_answer(ctx, answer, prompt, low=form.MIN_DESCRIPTION, high=form.MAX_DESCRIPTION)
     if text is None:
         return
@@ -585,7 +596,7 @@ def ask_reopen_comment(ctx: Context, answer: Answer | None) -> None:
             main_menu(ctx))
 
 
-@router.command("reply")
+@router.command("reply", WORKERS)
 def reply(ctx: Context) -> None:
     """Answer the union's question about one of my concerns."""
     concern = concern_for_follower(ctx, ctx.incoming.args)
@@ -640,5 +651,9 @@ def accept_invitation(ctx: Context, token: str) -> None:
                       who=role_label(ctx, role, result.agency_code)), main_menu(ctx))
     creator = ctx.session.get(Person, result.created_by) if result.created_by else None
     if creator is not None:
-        ctx.notify(creator, N_("{name} accepted the invitation. Role: {who}."),
-                   name=display_name(ctx.person), who=lambda t: t(ROLE_NAMES[role]))
+        agency = get_item("agency", result.agency_code, session=ctx.session)
+        ctx.notify(creator, N_("{name} accepted the invitation. Role: {who}."), name=display_name(ctx.person),
+                   who=lambda t: t(ROLE_NAMES[role]) + (f" – {t.name(agency)}" if agency else ""))
+    if ctx.person.locale is None:  # staff choose their language too
+        ctx.enter(ONBOARD, "language", {"then": "menu"})
+        ctx.say(LANGUAGE_PROMPT, LANGUAGE_OPTIONS, columns=2)

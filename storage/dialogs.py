@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Table, bindparam, delete, tuple_
@@ -19,7 +19,6 @@ from storage.models import DialogState, ProcessedUpdate, utcnow
 _DIALOG: Table = DialogState.__table__  # type: ignore[attr-defined]
 _OF_CHAT = (_DIALOG.c.messenger == bindparam("m")) & (_DIALOG.c.chat_id == bindparam("c"))
 _LOAD = _DIALOG.select().where(_OF_CHAT)
-_DROP = delete(_DIALOG).where(_OF_CHAT)
 _FIELDS = ("flow", "step", "data", "options", "updated_at")
 _UPSERT = {
     "sqlite": sqlite_insert(_DIALOG).on_conflict_do_update(
@@ -50,26 +49,27 @@ def load_dialog(messenger: str, chat_id: str, *, session: Session) -> Dialog:
                   json.loads(row["options"] or "[]"))
 
 
+# The time stored for a change that must leave no trace of when it happened.
+UNDATED = datetime(2000, 1, 1, tzinfo=UTC)
+
+
 def save_dialog(
     state: Dialog, *, flow: str | None, step: str | None, data: dict[str, Any],
-    options: list[list[str]], session: Session,
+    options: list[list[str]], session: Session, dated: bool = True,
 ) -> None:
-    """Store where the chat is and the choices last shown to it."""
+    """Store where the chat is and the choices last shown to it (`dated=False`: with no time of change)."""
     state.flow, state.step, state.data, state.options = flow, step, data, options
+    at = utcnow() if dated else UNDATED
     values = {"messenger": state.messenger, "chat_id": state.chat_id, "flow": flow, "step": step,
               "data": json.dumps(data, ensure_ascii=False), "options": json.dumps(options, ensure_ascii=False),
-              "updated_at": utcnow()}
+              "updated_at": at}
     upsert = _UPSERT.get(session.get_bind().dialect.name)
     if upsert is not None:
         session.execute(upsert, values)
     else:
         session.merge(DialogState(messenger=state.messenger, chat_id=state.chat_id, flow=flow, step=step,
-                                  data=str(values["data"]), options=str(values["options"])))
-
-
-def drop_dialog(state: Dialog, *, session: Session) -> None:
-    """Delete the chat's dialog row (leaving no trace of when it last changed)."""
-    session.execute(_DROP, {"m": state.messenger, "c": state.chat_id})
+                                  data=str(values["data"]), options=str(values["options"]),
+                                  updated_at=at))
 
 
 # INSERT ... ON CONFLICT DO NOTHING: one statement claims the update; no row inserted means it
@@ -111,3 +111,33 @@ def prune_processed_updates(*, session: Session, older_than: timedelta, now: dat
         total += deleted
         if deleted < PRUNE_BATCH:
             return total
+
+
+def _offer(insert: Any) -> Any:
+    statement = insert(_DIALOG)
+    return statement.on_conflict_do_update(
+        index_elements=["messenger", "chat_id"], set_={"options": statement.excluded.options},
+        where=_DIALOG.c.flow.is_(None))
+
+
+# Checked and written in one statement: a step the person takes meanwhile is never overwritten.
+_OFFER = {"sqlite": _offer(sqlite_insert), "postgresql": _offer(postgresql_insert)}
+
+
+def offer_choices(messenger: str, chat_id: str, options: list[tuple[str, str]], *, session: Session) -> None:
+    """Make a delivered message's choices the chat's current ones, unless the chat is in a dialog.
+
+    On a messenger without buttons a person answers a notification's numbered choices by typing a
+    number, which means the chat's current choices; inside a dialog the step's choices stay."""
+    shown = json.dumps([list(option) for option in options], ensure_ascii=False)
+    offer = _OFFER.get(session.get_bind().dialect.name)
+    if offer is not None:
+        session.execute(offer, {"messenger": messenger, "chat_id": chat_id, "flow": None, "step": None,
+                                "data": "{}", "options": shown, "updated_at": utcnow()})
+        return
+    row = session.get(DialogState, (messenger, chat_id))
+    if row is None:
+        session.add(DialogState(messenger=messenger, chat_id=chat_id, options=shown))
+    elif row.flow is None:
+        row.options = shown
+        session.add(row)

@@ -38,4 +38,4 @@ async def test_voice_note_at_the_files_step_is_refused_politely(world) -> None:
     reply = await worker.send_voice("voice-late")
     assert "photo or a document" in text_of(reply)
     assert "Skip" in reply[-1].options
-    assert options_of(reply) == ["Skip"]
+    assert options_of(reply) == ["Skip", "Cancel"]

@@ -208,8 +208,12 @@ async def test_outbox_survives_a_restart(tmp_path: Path) -> None:
 
 async def test_anonymous_submission_leaves_no_timestamp_on_the_authors_chat(world: Any) -> None:
     cast = await staff_up(world)
-    await submit(cast.worker, anonymous=True)
-    assert cast.worker.dialog() is None
+    code = await submit(cast.worker, anonymous=True)
+    state = cast.worker.dialog()  # the menu's choices are kept (typed numbers work), not the time
+    assert state is not None and state.flow is None and state.updated_at.year == 2000
+    assert code not in state.options
+    # The menu shown with the code still answers to a typed number (as on a messenger without buttons).
+    assert "No concern is linked to your account yet" in text_of(await cast.worker.send("2"))
 
 
 async def test_queue_pages_and_filters_for_a_busy_officer(world: Any) -> None:

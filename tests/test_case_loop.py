@@ -73,7 +73,7 @@ async def test_worker_to_two_agencies_and_back(world: Any) -> None:
     received = (await delivered(world))[WORKER]
     seen = text_of(received)
     assert "lương sẽ được trả trước 30/6" in seen and "đóng đủ bảo hiểm" in seen
-    assert "Answer to your concern" in seen  # in the worker's language
+    assert "has answered your concern" in seen  # in the worker's language
     assert any(s.file == ("document", "bhxh-reply-pdf") for s in received)
 
     # The worker is asked to rate once, when the union marks it resolved; meanwhile the code's view

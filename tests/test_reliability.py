@@ -69,7 +69,7 @@ async def test_odd_numbers_in_staff_commands_get_ordinary_replies(world) -> None
             replies = await admin.send(f"/{command} {typed}")
             assert replies and APOLOGY not in text_of(replies), (command, typed)
             if command in ("grant", "refuse"):
-                assert "There is no pending request for more time" in text_of(replies)
+                assert "This request for more time has already been decided" in text_of(replies)
     assert "The queue is empty" in text_of(await admin.send("/queue 99999999999999999999"))
 
 

@@ -191,7 +191,7 @@ async def test_an_extension_restarts_the_reminders_and_the_agency_is_told(world,
     assert sweep_at(world, local("2027-03-16", 8, 0)).overdue == 0
     assert sweep_at(world, local("2027-03-18", 8, 0)).stages == 1  # 7 working days before 29/03
     case = await cast.officer.send(f"/case {code}")
-    assert f"hạn trả lời của {LABOUR_AGENCY} được điều chỉnh từ 15/03/2027 đến 29/03/2027" in text_of(case)
+    assert f"hạn trả lời của {LABOUR_AGENCY} được điều chỉnh: 15/03/2027 → 29/03/2027" in text_of(case)
 
 
 async def test_the_digest_comes_only_with_something_in_it(world, cast: Cast) -> None:
@@ -224,7 +224,7 @@ async def test_remind_now_sends_what_is_due_and_says_so(world, cast: Cast) -> No
     soon = date.today() + timedelta(days=3)  # its 7-working-day reminder is due already
     await assigned(world, cast, 1, deadline=f"{soon:%d/%m/%Y}")
     reply = await cast.admin.send("/remind now")
-    assert "Đã xếp lịch gửi: 1 lời nhắc hạn" in text_of(reply)
+    assert "Đã đưa vào hàng đợi gửi: 1 lời nhắc hạn" in text_of(reply)
     received = texts((await delivered(world))[LABOUR])
     assert len(received) == 1 and "Quý cơ quan" in received[0]
     again = await cast.admin.send("/remind now")

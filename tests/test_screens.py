@@ -152,7 +152,7 @@ async def test_reasons_notes_and_names_render_in_the_readers_language(world: Any
     await assign_to_labour(cast.officer, code)
     await cast.officer.send(f"/extend {code} 20/12/2099 chờ kết quả thanh tra")
     case = text_of(await cast.officer.send(f"/case {code}"))
-    assert f"hạn trả lời của {LABOUR_AGENCY} được điều chỉnh" in case and "đến 20/12/2099" in case
+    assert f"hạn trả lời của {LABOUR_AGENCY} được điều chỉnh:" in case and "→ 20/12/2099" in case
     assert "snv" not in case and "Lý do: chờ kết quả thanh tra" in case
     other = await submit_concern(cast.worker)
     await cast.officer.send(f"/reject {other}")

@@ -175,7 +175,7 @@ async def test_language_command_switches_to_english(world) -> None:
     await lan.choose("Wages and bonuses")
     await lan.choose("No specific company")
     english = text_of(await lan.choose("Skip"))
-    assert "Step 4 of 6. Write what your concern is" in english
+    assert "Step 4 of 6. Describe your concern" in english
 
 
 async def test_messenger_language_code_is_used_until_a_language_is_chosen(world) -> None:
@@ -247,7 +247,7 @@ async def test_the_anonymous_receipt_says_to_send_the_code_and_step_five_names_i
     await onboard(lan, "vi")
     await _to_description_in_vietnamese(lan)
     step_five = await lan.send_voice("voice-9")
-    assert "chọn “Xong”" in text_of(step_five) and options_of(step_five) == ["Xong"]
+    assert "chọn “Xong”" in text_of(step_five) and options_of(step_five) == ["Xong", "Hủy"]
     await lan.choose("Xong")
     await lan.choose("Ẩn danh hoàn toàn")
     sent = await lan.choose("Gửi")

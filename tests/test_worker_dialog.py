@@ -100,15 +100,15 @@ async def test_each_step_offers_its_choices(world) -> None:
     replies = await lan.send("Công ty TNHH Minh Phát")
     places = options_of(replies)
     # Today's places: 13 industrial parks and 17 areas of the former districts (2024's are not offered).
-    assert len(places) == 13 + 17 + 1 and places[0] == "Đình Trám Industrial Park" and places[-1] == "Skip"
+    assert len(places) == 13 + 17 + 2 and places[0] == "Đình Trám Industrial Park" and places[-2:] == ["Skip", "Cancel"]
     assert "Hiệp Hòa District" not in places
     replies = await lan.choose("Hiệp Hòa (former)")
-    assert "at least 10 characters" in text_of(replies) and "voice message" in text_of(replies)
+    assert "at least 10 characters" in text_of(replies) and "voice note" in text_of(replies)
     assert options_of(replies) == ["Cancel"]
     replies = await lan.send(DESCRIPTION)
-    assert options_of(replies) == ["Skip"]
+    assert options_of(replies) == ["Skip", "Cancel"]
     replies = await lan.choose("Skip")
-    assert options_of(replies) == VISIBILITY
+    assert options_of(replies) == [*VISIBILITY, "Cancel"]
     replies = await lan.choose(UNION)
     assert options_of(replies) == SUMMARY
     summary = text_of(replies)
@@ -158,7 +158,7 @@ async def test_photos_and_documents_are_stored_with_file_id_kind_and_size(world)
     await lan.send(DESCRIPTION)
     replies = await lan.send_photo("photo-1")
     assert "File 1 of 5 received" in text_of(replies)
-    assert options_of(replies) == ["Done"]
+    assert options_of(replies) == ["Done", "Cancel"]
     replies = await lan.send_document("doc-1")
     assert "File 2 of 5 received" in text_of(replies)
     await lan.choose("Done")
@@ -179,7 +179,7 @@ async def test_fifth_photo_moves_on_to_the_visibility_step(world) -> None:
         await lan.send_photo(f"p{number}")
     replies = await lan.send_photo("p5")
     assert "File 5 of 5 received" in text_of(replies)
-    assert options_of(replies) == VISIBILITY
+    assert options_of(replies) == [*VISIBILITY, "Cancel"]
     await lan.choose(UNION)
     await lan.choose("Send")
     assert sorted(f.file_id for f in rows(world.engine, Attachment)) == ["p1", "p2", "p3", "p4", "p5"]
@@ -335,7 +335,7 @@ async def test_voice_note_can_be_the_description(world) -> None:
     replies = await lan.send_voice("voice-77")
     assert "Voice note received" in text_of(replies)
     assert "Step 5 of 6" in text_of(replies)
-    assert options_of(replies) == ["Done"]  # the voice note is already there
+    assert options_of(replies) == ["Done", "Cancel"]  # the voice note is already there
     await lan.choose("Done")
     replies = await lan.choose(UNION)
     assert "Content: (voice note)" in text_of(replies)
@@ -351,7 +351,7 @@ async def test_voice_note_can_be_the_description(world) -> None:
 async def _describe_then_send(lan) -> None:  # type: ignore[no-untyped-def]
     """After a photo at step 4: the words, then Done (the photo is already there), union, Send."""
     replies = await lan.send(DESCRIPTION)
-    assert options_of(replies) == ["Done"]  # the photo is already there
+    assert options_of(replies) == ["Done", "Cancel"]  # the photo is already there
     await lan.choose("Done")
     await lan.choose(UNION)
     await lan.choose("Send")
@@ -371,7 +371,7 @@ async def test_caption_of_a_photo_at_the_description_step_is_the_description(wor
     lan = await _at_description(world, 534)
     replies = await lan.send_photo("payslip", caption=DESCRIPTION)
     assert "Step 5 of 6" in text_of(replies)
-    assert options_of(replies) == ["Done"]  # the photo is already there
+    assert options_of(replies) == ["Done", "Cancel"]  # the photo is already there
     await lan.choose("Done")
     replies = await lan.choose(UNION)
     assert f"Content: {DESCRIPTION}" in text_of(replies)

@@ -123,12 +123,21 @@ def relay(concern: Concern, *, session: Session, now: datetime | None = None) ->
     return fresh
 
 
+def same_author(one: Concern, other: Concern, *, session: Session) -> bool:
+    """Whether a worker who raised one of the concerns also follows the other."""
+    authors = {p.id for p in followers(one, session=session)}
+    return bool(authors) and authors <= {p.id for p in followers(other, session=session)}
+
+
 def merge(duplicate: Concern, kept: Concern, *, officer: Person, session: Session) -> None:
-    """Merge a concern into another: the kept one's "me too" count grows by the duplicate's."""
+    """Merge a concern into another: the kept one's "me too" count grows by the duplicate's,
+    unless one worker raised both (a person is counted once)."""
+    same_worker = same_author(duplicate, kept, session=session)
     change_status(duplicate, Status.DUPLICATE, actor=officer, actor_role=Role.OFFICER, session=session,
                   note=kept.tracking_code)
     duplicate.merged_into_id = kept.id
-    kept.me_too += duplicate.me_too
+    if not same_worker:
+        kept.me_too += duplicate.me_too
     kept.updated_at = utcnow()
     # Concerns merged earlier into the duplicate now follow the kept one directly.
     for earlier in merged_into(duplicate, session=session):
