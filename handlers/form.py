@@ -203,7 +203,7 @@ def ask_attachments(ctx: Context, answer: Answer | None) -> None:
         advance(ctx, ctx.after("attachments"))
         return
     ctx.say(ctx.t("File {n} of {max} received. Send another, or choose “Done”.",
-                  n=count, max=MAX_ATTACHMENTS), [Option(Choice("files", "done"), ctx.t("Done"))])
+                  n=count, max=MAX_ATTACHMENTS), [Option(Choice("files", "done"), ctx.t("Done")), cancel_option(ctx)])
 
 
 def documents(files: list[dict[str, object]]) -> list[dict[str, object]]:

@@ -263,7 +263,7 @@ async def test_sessions_give_their_deadline_to_the_concerns_entered_at_them(worl
     listing = await officer.send("/sessions")
     assert "Đối thoại công nhân KCN Đình Trám 2027" in text_of(listing) and "1 kiến nghị" in text_of(listing)
     deadlines = await officer.send("/deadlines")
-    assert LABOUR_AGENCY in text_of(deadlines) and "1 chưa đến hạn" in text_of(deadlines)
+    assert LABOUR_AGENCY in text_of(deadlines) and "chưa đến hạn: 1" in text_of(deadlines)
     # The worker can follow it with the code the officer hands over.
     lan = world.person(WORKER + 40, "Nguyễn Văn An", language="vi")
     seen = await lan.send(code)

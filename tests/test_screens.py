@@ -6,6 +6,7 @@ import re
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlmodel import select
 
 from bot.channels.telegram import keyboard_data
@@ -102,14 +103,23 @@ async def test_rating_is_offered_only_when_there_is_an_answer_to_rate(world: Any
     await cast.labour.send("Sở đã làm việc với doanh nghiệp về tiền lương.")
     await cast.labour.choose("Không có văn bản")
     await delivered(world)
-    # Resolved before any answer reached the worker: no rating, only "not resolved".
-    told = await cast.officer.send(f"/resolve {code}")
-    assert "người lao động" in text_of(told) and "mời đánh giá" not in text_of(told)
-    news = (await delivered(world))[WORKER]
-    assert any("marked your concern" in s.text and s.options == ["Not resolved"] for s in news), news
+    # Answered, not yet passed on: the union cannot call it resolved, the worker has nothing to rate.
+    case = await cast.officer.send(f"/case {code}")
+    assert "Chuyển trả lời" in options_of(case) and "Xác nhận đã giải quyết" not in options_of(case)
     view = await cast.worker.send(code)
+    assert "has answered; the union is reviewing the answer" in text_of(view)
     assert "Rate the answer" not in options_of(view) and "Not resolved" in options_of(view)
     assert "no answer to rate yet" in text_of(await cast.worker.send(f"/rate {code}"))
+    # Resolving passes the answer on first; the worker is asked to rate once.
+    told = await cast.officer.send(f"/resolve {code}")
+    assert "mời đánh giá" in text_of(told)
+    news = (await delivered(world))[WORKER]
+    assert "Sở đã làm việc với doanh nghiệp" in text_of(news)
+    assert [s.options for s in news if s.options] == [["Rate the answer", "Not resolved"]]
+    await cast.worker.choose_delivered("Rate the answer")
+    await cast.worker.choose("4")
+    view = await cast.worker.send(code)
+    assert "Rate the answer" not in options_of(view), "rated already: no button that would be refused"
 
 
 async def test_anonymous_concerns_are_not_said_to_be_relayed_to_the_worker(world: Any) -> None:
@@ -163,6 +173,7 @@ async def test_reasons_notes_and_names_render_in_the_readers_language(world: Any
     assert concern(world, other).reject_reason == "Not a labour matter"  # the key, not a translation
 
 
+@pytest.mark.needs("language_code")
 async def test_messages_to_someone_who_never_chose_a_language_follow_their_messenger(world: Any) -> None:
     cast = await staff_up(world)
     john = world.person(830, "John", language="en-GB")
