@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import unicodedata
+from collections.abc import Coroutine, Sequence
 from typing import Any
 
+import httpx
 from telegram import Update
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, TypeHandler
 from telegram.request import BaseRequest
 
+from bot.channels import Channel
 from bot.channels.telegram import PerChatOrder, TelegramChannel, error_handler, on_update
+from bot.channels.zalo import ZaloBotAPI, ZaloChannel
 from bot.config import Settings
 from bot.host import Host
+from bot.polling import run_polling, stop_on_signals
 from bot.scheduler import start_scheduler
 from bot.sender import Limits, OutboxSender
 from handlers import admin, agency, conferences, officer, worker
@@ -72,9 +77,11 @@ def store_threads(settings: Settings) -> int:
 
 def build_telegram_application(
     settings: Settings, core: Core, *, request: BaseRequest | None = None,
-    updates_request: BaseRequest | None = None, rate_limit: bool = True,
+    updates_request: BaseRequest | None = None, rate_limit: bool = True, host: Host | None = None,
+    others: Sequence[Channel] = (),
 ) -> Application:
-    """The python-telegram-bot application: chats handled concurrently, each in order; services on start."""
+    """The python-telegram-bot application: chats handled concurrently, each in order; the services
+    (outbox sender for Telegram and the `others` channels, scheduler) start and stop with it."""
     token = settings.telegram_bot_token.get_secret_value() if settings.telegram_bot_token else ""
     builder = (ApplicationBuilder().token(token).post_init(start_services).post_shutdown(stop_services)
                .concurrent_updates(PerChatOrder(MAX_CONCURRENT_UPDATES)))
@@ -87,25 +94,68 @@ def build_telegram_application(
         builder = builder.request(request).get_updates_request(updates_request or request)
     application: Application[Any, Any, Any, Any, Any, Any] = (
         builder.rate_limiter(AIORateLimiter()).build() if rate_limit else builder.build())
-    host = Host(core, threads=store_threads(settings))
+    host = host or Host(core, threads=store_threads(settings))
     channel = TelegramChannel(application.bot, host)
-    application.bot_data.update(
-        core=core, host=host, channel=channel, catalogs=core.catalogs,
-        sender=build_sender(settings, core, channel),
-        outbox_interval=settings.outbox_interval_seconds, outbox_keep_days=settings.outbox_keep_days,
-        sweep_seconds=settings.sweep_seconds,
-    )
+    services = Services(settings, core, host, [channel, *others])
+    application.bot_data.update(core=core, host=host, channel=channel, catalogs=core.catalogs,
+                                services=services, sender=services.sender)
     application.add_handler(TypeHandler(Update, on_update))
     application.add_error_handler(error_handler)
     return application
 
 
-def build_sender(settings: Settings, core: Core, channel: TelegramChannel) -> OutboxSender:
-    """The outbox sender within Telegram's limits, its store work in its own thread(s)."""
-    limits = Limits(settings.telegram_messages_per_second, settings.telegram_chat_messages_per_second)
+def build_zalo_channel(settings: Settings, host: Host, *,
+                       transport: httpx.AsyncBaseTransport | None = None) -> ZaloChannel:
+    """The Zalo Bot Platform channel; the files people send are kept in FILES_DIR."""
+    token = settings.zalo_bot_token.get_secret_value().strip() if settings.zalo_bot_token else ""
+    api = ZaloBotAPI(token, settings.zalo_base_url, transport=transport)
+    return ZaloChannel(api, host, files_dir=settings.files_dir, max_file_bytes=settings.zalo_max_file_bytes,
+                       text_limit=settings.zalo_text_limit)
+
+
+def build_sender(settings: Settings, core: Core, channels: Sequence[Channel]) -> OutboxSender:
+    """The outbox sender within each messenger's limits, its store work in its own thread(s)."""
+    limits = {"telegram": Limits(settings.telegram_messages_per_second, settings.telegram_chat_messages_per_second),
+              "zalo": Limits(settings.zalo_messages_per_second, settings.zalo_chat_messages_per_second)}
     threads = 1 if settings.database_url.startswith("sqlite") else 4  # SQLite: one writer at a time
-    return OutboxSender(core.engine, {channel.messenger: channel.deliver}, limits={channel.messenger: limits},
-                        threads=threads)
+    return OutboxSender(core.engine, {channel.messenger: channel.deliver for channel in channels},
+                        limits={c.messenger: limits[c.messenger] for c in channels if c.messenger in limits},
+                        threads=threads, typed_choices={c.messenger for c in channels if c.typed_choices})
+
+
+class Services:
+    """What runs beside the channels: the outbox sender (for every channel) and the scheduler."""
+
+    def __init__(self, settings: Settings, core: Core, host: Host, channels: Sequence[Channel]) -> None:
+        self.settings = settings
+        self.core = core
+        self.host = host
+        self.channels = list(channels)
+        self.sender = build_sender(settings, core, channels)
+        self.scheduler: Any = None
+        self.sender_task: asyncio.Task[None] | None = None
+
+    def start(self, sender_run: Coroutine[Any, Any, None] | None = None) -> None:
+        """Invitation links, the scheduler and the sender (`sender_run`, or `sender.run()`), on the running loop."""
+        for channel in self.channels:
+            self.core.invitation_links[channel.messenger] = channel.invitation_link
+        settings = self.settings
+        self.scheduler = start_scheduler(
+            self.core.engine, self.sender, interval_seconds=settings.outbox_interval_seconds,
+            keep_sent_days=settings.outbox_keep_days, core=self.core, sweep_seconds=settings.sweep_seconds,
+            retention_months=self.core.policy.retention_months)
+        self.sender_task = asyncio.create_task(sender_run or self.sender.run())
+        self.host.on_queued = self.sender.kick
+
+    async def stop(self) -> None:
+        """Stop the scheduler and the sender (sends under way finish), then the store's threads."""
+        if self.scheduler is not None:
+            self.scheduler.shutdown(wait=False)
+            self.scheduler = None
+        if self.sender_task is not None:
+            self.sender_task.cancel()
+        await self.sender.close()
+        self.host.close()
 
 
 async def run_sender(application: Application, sender: OutboxSender) -> None:
@@ -119,29 +169,42 @@ async def run_sender(application: Application, sender: OutboxSender) -> None:
 
 async def start_services(application: Application) -> None:
     """Invitation links and command menus, the outbox sender and the scheduler (post_init)."""
-    core: Core = application.bot_data["core"]
     channel: TelegramChannel = application.bot_data["channel"]
-    sender: OutboxSender = application.bot_data["sender"]
-    host: Host = application.bot_data["host"]
+    services: Services = application.bot_data["services"]
     channel.username = application.bot.username
-    core.invitation_links[channel.messenger] = channel.invitation_link
-    await channel.set_command_menus(core.catalogs, core.policy.default_locale)
-    application.bot_data["scheduler"] = start_scheduler(
-        core.engine, sender, interval_seconds=application.bot_data["outbox_interval"],
-        keep_sent_days=application.bot_data["outbox_keep_days"], core=core,
-        sweep_seconds=application.bot_data["sweep_seconds"], retention_months=core.policy.retention_months)
-    application.bot_data["sender_task"] = asyncio.create_task(run_sender(application, sender))
-    host.on_queued = sender.kick
+    await channel.set_command_menus(services.core.catalogs, services.core.policy.default_locale)
+    services.start(run_sender(application, services.sender))
 
 
 async def stop_services(application: Application) -> None:
     """Stop the scheduler, the sender, the store's threads, and close the store (post_shutdown)."""
-    scheduler = application.bot_data.pop("scheduler", None)
-    if scheduler is not None:
-        scheduler.shutdown(wait=False)
-    sender_task = application.bot_data.pop("sender_task", None)
-    if sender_task is not None:
-        sender_task.cancel()
-    await application.bot_data["sender"].close()
-    application.bot_data["host"].close()
+    await application.bot_data["services"].stop()
     application.bot_data["core"].engine.dispose()
+
+
+async def run_messengers(settings: Settings) -> None:
+    """`kiennghi run`: every messenger that has a token, in one process, until SIGINT or SIGTERM.
+
+    With Telegram, python-telegram-bot's application carries the services and Zalo polls beside
+    it; Zalo alone runs the same services itself."""
+    core = build_core(settings)
+    host = Host(core, threads=store_threads(settings))
+    stop = stop_on_signals()
+    zalo = build_zalo_channel(settings, host) if "zalo" in settings.messengers else None
+    try:
+        if zalo is not None:
+            await zalo.prepare_polling()  # a refused token stops here, before any service starts
+        if "telegram" in settings.messengers:
+            application = build_telegram_application(settings, core, host=host, others=[zalo] if zalo else [])
+            await run_polling(application, stop, beside=[zalo.poll] if zalo else [])
+        elif zalo is not None:
+            services = Services(settings, core, host, [zalo])
+            services.start()
+            try:
+                await zalo.poll(stop)
+            finally:
+                await services.stop()
+                core.engine.dispose()
+    finally:
+        if zalo is not None:
+            await zalo.close()

@@ -1,4 +1,4 @@
-"""The `kiennghi` command: `run` (Telegram) and `shell` (a terminal, no network)."""
+"""The `kiennghi` command: `run` (Telegram and/or Zalo) and `shell` (a terminal, no network)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ def main(argv: list[str] | None = None) -> int:
     """Parse the command line and run; exit code 2 for a bad setting."""
     parser = argparse.ArgumentParser(prog="kiennghi", description="Workers' concerns to the Labour Federation.")
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("run", help="run the Telegram bot (long polling)")
+    commands.add_parser("run", help="run the bot on every messenger with a token (Telegram, Zalo; long polling)")
     shell = commands.add_parser("shell", help="talk to the bot in this terminal, without a token")
     shell.add_argument("--as", dest="as_role", default="worker", metavar="ROLE",
                        help="worker (default), officer, agency:<agency code> or admin")
@@ -23,28 +23,26 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = load_settings()
         if args.command == "run":
-            return run_telegram(settings)
+            return run_bot(settings)
         return run_shell(settings, args.as_role)
     except (SettingsError, ReferenceError) as exc:
         print(f"kiennghi: {exc}", file=sys.stderr)
         return 2
 
 
-def run_telegram(settings: Settings) -> int:
-    """Run the Telegram bot with long polling until interrupted."""
-    from bot.app import build_core, build_telegram_application
-
-    if settings.telegram_bot_token is None or not settings.telegram_bot_token.get_secret_value():
-        raise SettingsError("Missing setting TELEGRAM_BOT_TOKEN: create a bot with @BotFather and set it")
+def run_bot(settings: Settings) -> int:
+    """Run the bot on every messenger that has a token, with long polling, until interrupted."""
+    if not settings.messengers:
+        raise SettingsError("Missing setting TELEGRAM_BOT_TOKEN or ZALO_BOT_TOKEN: set one or both "
+                            "(a Telegram bot from @BotFather, a Zalo bot from Zalo Bot Creator)")
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
+    # httpx logs every request at INFO, with its URL, and a Bot API's URL holds the token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     # APScheduler logs every run of every job at INFO: a timer firing is not news.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
-    from bot.polling import run_polling
+    from bot.app import run_messengers
 
-    core = build_core(settings)
-    application = build_telegram_application(settings, core)
-    asyncio.run(run_polling(application))
+    asyncio.run(run_messengers(settings))
     return 0
 
 

@@ -24,6 +24,17 @@ class Settings(BaseSettings):
 
     telegram_bot_token: SecretStr | None = None
     telegram_base_url: str | None = None
+    # Zalo Bot Platform (a bot made with Zalo Bot Creator); hosts and limits are settings because
+    # Zalo's reference could not be checked (see shared/context/zalo.md).
+    zalo_bot_token: SecretStr | None = None
+    zalo_base_url: str = "https://bot-api.zaloplatforms.com"
+    zalo_webhook_secret: SecretStr | None = None  # Zalo's setWebhook takes 8 to 256 characters
+    # Zalo's sending limits are not documented: conservative, kept by the outbox sender.
+    zalo_messages_per_second: float = Field(5, gt=0)
+    zalo_chat_messages_per_second: float = Field(1, gt=0)
+    zalo_text_limit: int = Field(2000, ge=100, le=100_000)  # characters per message; longer texts are split
+    zalo_max_file_bytes: int = Field(10 * 1024 * 1024, ge=1)  # photos and voice notes larger are not kept
+    files_dir: Path = Path("data/files")  # where files people send through Zalo are kept
     database_url: str = "sqlite:///data/kiennghi.db"
     default_locale: Locale = "vi"
     timezone: str = "Asia/Ho_Chi_Minh"
@@ -123,6 +134,26 @@ class Settings(BaseSettings):
                     raise ValueError(f"{part!r} is not a date like 2026-01-02 or 02/01/2026") from None
             return frozenset(days)
         return value
+
+    @field_validator("zalo_webhook_secret")
+    @classmethod
+    def _secret_length(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not 8 <= len(value.get_secret_value()) <= 256:
+            raise ValueError("must be 8 to 256 characters")
+        return value
+
+    @field_validator("zalo_base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("must start with https://")
+        return value.rstrip("/")
+
+    @property
+    def messengers(self) -> list[str]:
+        """The messengers with a token: what `kiennghi run` serves."""
+        tokens = {"telegram": self.telegram_bot_token, "zalo": self.zalo_bot_token}
+        return [name for name, token in tokens.items() if token is not None and token.get_secret_value().strip()]
 
     @property
     def zone(self) -> ZoneInfo:

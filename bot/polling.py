@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from telegram import Update
@@ -70,13 +71,22 @@ async def _sleep(stop: asyncio.Event, seconds: float) -> None:
         await asyncio.wait_for(stop.wait(), timeout=seconds)
 
 
-async def run_polling(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
-    """Start the application and its services, poll until SIGINT or SIGTERM, then stop cleanly."""
+def stop_on_signals() -> asyncio.Event:
+    """An event set by SIGINT or SIGTERM (on the running loop): what stops `kiennghi run`."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+async def run_polling(application: Application[Any, Any, Any, Any, Any, Any], stop: asyncio.Event | None = None,
+                      beside: Sequence[Callable[[asyncio.Event], Awaitable[None]]] = ()) -> None:
+    """Start the application and its services, poll until `stop` (by default SIGINT or SIGTERM),
+    then stop cleanly. `beside`: other pollers (Zalo) run meanwhile with the same `stop`; if one
+    fails, all stop and its error is raised."""
+    stop = stop or stop_on_signals()
     await application.initialize()
     try:
         if application.post_init:
@@ -84,10 +94,24 @@ async def run_polling(application: Application[Any, Any, Any, Any, Any, Any]) ->
         await application.bot.delete_webhook()  # polling and a webhook exclude each other
         await application.start()
         try:
-            await poll(application, stop)
+            await together(stop, [poll(application, stop), *(run(stop) for run in beside)])
         finally:
             await application.stop()
     finally:
         await application.shutdown()
         if application.post_shutdown:
             await application.post_shutdown(application)
+
+
+async def together(stop: asyncio.Event, jobs: Sequence[Awaitable[None]]) -> None:
+    """Run jobs until all end; the first to fail sets `stop` for the others, and its error is raised."""
+    tasks = [asyncio.ensure_future(job) for job in jobs]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    for task in tasks:
+        error = None if task.cancelled() else task.exception()
+        if error is not None:
+            raise error

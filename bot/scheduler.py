@@ -71,7 +71,12 @@ def start_scheduler(engine: Engine, sender: OutboxSender, *, interval_seconds: f
 
         async def sweep_job() -> None:
             # The store's work runs in a thread; only what was sent is worth a line in the log.
-            report = await asyncio.to_thread(run_sweep, reminders)
+            try:
+                report = await asyncio.to_thread(run_sweep, reminders)
+            except asyncio.CancelledError:
+                # The scheduler is shutting down (its asyncio executor cancels running jobs): the sweep's
+                # thread still ends its transaction, and the loop waits for it. Nothing went wrong.
+                return
             if report.total:
                 log.info("reminder sweep queued %d messages (%d reminders, %d overdue, %d escalations, "
                          "%d digests, %d arrival notices)", report.total, report.stages, report.overdue,

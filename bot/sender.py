@@ -13,6 +13,9 @@
 - **Errors.** A 429 waits and tries again (not a failed attempt); network errors, 5xx and
   timeouts are retried with back-off; a 403 marks the account unreachable and the message
   failed; a message that keeps failing ends failed, with its reason.
+- **Typed choices.** On messengers without buttons (`typed_choices`: Zalo, the terminal) a
+  delivered message's choices become its chat's current ones, in the commit that records it
+  sent, unless the chat is in a dialog: typing "1" then picks the first.
 
 The store's work runs in the sender's own threads (`threads`; 0 runs it on the loop).
 """
@@ -22,16 +25,18 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Protocol, TypeVar
 
 from sqlalchemy.engine import Engine
+from sqlmodel import Session
 
 from bot.channels import Delivery, Pace
 from storage.db import new_session
+from storage.dialogs import offer_choices
 from storage.models import OutboxMessage, row_id, utcnow
 from storage.outbox import (
     FAILED,
@@ -40,6 +45,7 @@ from storage.outbox import (
     due_heads,
     mark_uncertain,
     messages_of,
+    options_of,
     receipts_left,
     record_failure,
     record_sent,
@@ -153,9 +159,12 @@ class OutboxSender:
     """Sends committed outbox messages through the channel of each recipient's messenger."""
 
     def __init__(self, engine: Engine, channels: dict[str, Deliver], *, limits: dict[str, Limits] | None = None,
-                 threads: int = 1, retry_delays: Sequence[float] = RETRY_DELAYS, max_lanes: int = MAX_LANES) -> None:
+                 threads: int = 1, retry_delays: Sequence[float] = RETRY_DELAYS, max_lanes: int = MAX_LANES,
+                 typed_choices: Collection[str] = ()) -> None:
         self.engine = engine
         self.channels = channels
+        # Messengers without buttons: a delivered message's choices become its chat's current ones.
+        self.typed_choices = frozenset(typed_choices)
         self.pacers = {messenger: Pacer((limits or {}).get(messenger)) for messenger in channels}
         self.retry_delays = tuple(retry_delays)
         self.max_lanes = max_lanes
@@ -331,7 +340,8 @@ class OutboxSender:
                 log.exception("delivery of outbox message %s failed", message_id)
                 delivery = Delivery(False, repr(exc))
             if delivery.sent:
-                await self._settle(record_sent, message_id)
+                offered = options_of(message) if message.messenger in self.typed_choices else []
+                await self._settle(record_sent_offering, message_id, message.messenger, message.chat_id, offered)
                 self.sent += 1
                 return True
             error = delivery.error or "?"
@@ -445,6 +455,14 @@ class OutboxSender:
                 message.text = delivery.rest.text
                 if not delivery.rest.with_file:
                     message.file_id = message.file_kind = None
+
+
+def record_sent_offering(message_id: int, messenger: str, chat_id: str, options: list[tuple[str, str]], *,
+                         session: Session) -> None:
+    """Record a message as delivered and, in the same commit, offer its choices to its chat (if any)."""
+    if options:
+        offer_choices(messenger, chat_id, options, session=session)
+    record_sent(message_id, session=session)
 
 
 async def _first(*events: asyncio.Event) -> None:

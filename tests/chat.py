@@ -2,14 +2,15 @@
 
 A scenario is written once against `Chat` and runs over every channel (the `world` fixture):
 Telegram (the real python-telegram-bot Application on the fake Bot API: choices are inline
-buttons, pressed by label) and the terminal (choices are numbered lines: the person types the
-number). What a test reads is a `Screen`: the text and the choice labels a person would see.
+buttons, pressed by label), the terminal and Zalo (the real ZaloChannel on the fake Zalo Bot API,
+tests/fake_zalo.py). On the last two, choices are numbered lines: the person types the number.
+What a test reads is a `Screen`: the text and the choice labels a person would see.
 """
 
 from __future__ import annotations
 
+import io
 import itertools
-import json
 import re
 import time
 from collections.abc import Sequence
@@ -131,6 +132,9 @@ class World:
     """The bot on one channel, and the people who talk to it there."""
 
     kind = ""
+    # What the messenger offers that some scenarios rely on (`@pytest.mark.needs(...)` skips the others):
+    # "language_code" (it tells a person's language), "documents" (people can send documents).
+    offers: frozenset[str] = frozenset({"language_code", "documents"})
 
     def __init__(self, core: Any) -> None:
         self.core = core
@@ -148,6 +152,10 @@ class World:
     def received(self, user_id: int) -> list[Screen]:
         """Everything one chat has received so far."""
         return self.chats[str(user_id)].inbox
+
+    def file_ref(self, file_id: str) -> str:
+        """What the store and the screens hold for a file a test sent as `file_id` (Zalo: its URL)."""
+        return file_id
 
     async def close(self) -> None:
         """Stop the channel."""
@@ -313,7 +321,24 @@ class TelegramWorld(World):
 
 # ---- the terminal -------------------------------------------------------------------------------
 
-class TerminalChat(Chat):
+class TypingChat(Chat):
+    """A person on a messenger without buttons: choices are numbered lines, and the person types a number."""
+
+    async def choose(self, label: str) -> list[Screen]:
+        screen = self._current(label)
+        assert not screen.delivered, "a delivered message's number is typed with choose_delivered"
+        return await self.send(str(screen.options.index(label) + 1))
+
+    async def choose_delivered(self, label: str) -> list[Screen]:
+        """Type the number of a delivered message's choice. The numbers of the latest list shown mean
+        its choices when the chat was in no dialog as it arrived (see storage.dialogs.offer_choices)."""
+        screen = self._delivered_with(label)
+        latest = next(s for s in reversed(self.inbox) if s.options)
+        assert latest is screen, f"{label!r} is not in the latest list shown to {self.name}: {latest.options}"
+        return await self.send(str(screen.options.index(label) + 1))
+
+
+class TerminalChat(TypingChat):
     """A person at a terminal: every reply is rendered as text, choices as numbered lines."""
 
     kind = "terminal"
@@ -324,25 +349,6 @@ class TerminalChat(Chat):
 
     async def send(self, text: str) -> list[Screen]:
         return await self.terminal.type_line(self, text)
-
-    async def choose(self, label: str) -> list[Screen]:
-        screen = self._current(label)
-        assert not screen.delivered, "a delivered message's number is not typeable: use choose_delivered"
-        return await self.send(str(screen.options.index(label) + 1))
-
-    async def choose_delivered(self, label: str) -> list[Screen]:
-        """A delivered message's numbers are not the chat's current choices (those are the latest
-        reply's), so the person types what the choice stands for: its command, read from the outbox."""
-        self._delivered_with(label)
-        from storage.models import OutboxMessage
-
-        with new_session(self.world.engine) as session:
-            sent = session.exec(select(OutboxMessage).where(
-                OutboxMessage.messenger == self.kind, OutboxMessage.chat_id == self.chat_id,
-                OutboxMessage.status == "sent").order_by(OutboxMessage.id.desc())).all()  # type: ignore[union-attr]
-        key = next(key for message in sent for key, shown in json.loads(message.options or "[]") if shown == label)
-        assert key.startswith("/"), key
-        return await self.send(key)
 
     async def send_file(self, kind: str, file_id: str, *, caption: str | None = None,
                         size: int | None = None) -> list[Screen]:
@@ -368,6 +374,13 @@ class TerminalWorld(World):
 
     kind = "terminal"
 
+    def __init__(self, core: Any) -> None:
+        super().__init__(core)
+        from bot.sender import OutboxSender
+
+        # As the shell's sender: no limits, no threads, and delivered choices can be typed.
+        self.sender = OutboxSender(core.engine, {"terminal": self._deliver}, threads=0, typed_choices={"terminal"})
+
     def person(self, user_id: int, name: str = "Lan Nguyễn", language: str | None = "vi") -> TerminalChat:
         chat = TerminalChat(self, user_id, name, language)
         self.chats[chat.chat_id] = chat
@@ -388,26 +401,122 @@ class TerminalWorld(World):
         chat.inbox.extend(screens)
         return screens
 
+    async def _deliver(self, message: Any, pace: Any = None) -> Any:
+        """The terminal channel's own delivery, printed to the recipient's screen."""
+        from bot.channels.terminal import TerminalChannel
+
+        out = io.StringIO()
+        delivery = await TerminalChannel(out, user_id=message.chat_id).deliver(message, pace)
+        screen = parse_rendered(out.getvalue().rstrip("\n"))
+        screen.delivered = True
+        chat = self.chats.get(message.chat_id)
+        if chat is not None:
+            chat.inbox.append(screen)
+        return delivery
+
     async def deliver_outbox(self) -> int:
-        from bot.channels.terminal import render
-        from handlers.core import Option, Reply
-        from storage.outbox import due_messages, mark_sent
-        from storage.outbox import options_of as stored_options
+        return await self.sender.drain()
 
-        sent = 0
-        with new_session(self.engine) as session:
-            for message in due_messages(["terminal"], session=session, limit=1000):
-                options = [Option.of_key(key, label) for key, label in stored_options(message)]
-                attachment = None
-                if message.file_id and message.file_kind:
-                    from handlers.core import Attachment
+    async def close(self) -> None:
+        await self.sender.close()
 
-                    attachment = Attachment(message.file_kind, message.file_id)
-                screen = parse_rendered(render(Reply(message.text, options, attachment)))
-                screen.delivered = True
-                chat = self.chats.get(message.chat_id)
-                if chat is not None:
-                    chat.inbox.append(screen)
-                mark_sent(message, session=session)
-                sent += 1
-        return sent
+
+# ---- Zalo ---------------------------------------------------------------------------------------
+
+class ZaloChat(TypingChat):
+    """A private Zalo chat: events through the real ZaloChannel; replies are numbered text."""
+
+    kind = "zalo"
+
+    def __init__(self, world: ZaloWorld, user_id: int, name: str, language: str | None) -> None:
+        # Zalo tells no language: the person reads the default until they choose one.
+        super().__init__(world, user_id, name, language)
+        self.zalo = world
+
+    def event(self, name: str, **content: Any) -> dict[str, Any]:
+        """An update from this person, as Zalo sends it."""
+        from tests.fake_zalo import event
+
+        return event(name, self.user_id, display_name=self.name, **content)
+
+    async def send(self, text: str) -> list[Screen]:
+        return await self.zalo.receive(self, self.event("message.text.received", text=text))
+
+    async def send_file(self, kind: str, file_id: str, *, caption: str | None = None,
+                        size: int | None = None) -> list[Screen]:
+        """Photos and voice notes come as URLs (the fake serves `size` bytes there); stickers as
+        stickers; anything else Zalo withholds (message.unsupported.received)."""
+        content: dict[str, Any] = {"caption": caption} if caption else {}
+        if kind in ("photo", "voice"):
+            url = self.zalo.fake.add_file(file_id, b"\x89" * (size or 1000))
+            name = "message.image.received" if kind == "photo" else "message.voice.received"
+            content[f"{kind}_url"] = url
+            return await self.zalo.receive(self, self.event(name, **content))
+        if kind == "sticker":
+            return await self.zalo.receive(self, self.event("message.sticker.received", sticker=file_id))
+        return await self.zalo.receive(self, self.event("message.unsupported.received"))
+
+
+class ZaloWorld(World):
+    """The real ZaloChannel and OutboxSender on the fake Zalo Bot API, in this process."""
+
+    kind = "zalo"
+    offers: frozenset[str] = frozenset()  # Zalo tells no language, and withholds documents from bots
+
+    def __init__(self, core: Any, channel: Any, fake: Any, sender: Any) -> None:
+        super().__init__(core)
+        self.channel = channel
+        self.fake = fake
+        self.sender = sender
+        self.seen = 0  # fake.calls already sorted into inboxes
+        self.draining = False
+
+    def person(self, user_id: int, name: str = "Lan Nguyễn", language: str | None = "vi") -> ZaloChat:
+        chat = ZaloChat(self, user_id, name, language)
+        self.chats[chat.chat_id] = chat
+        return chat
+
+    def file_ref(self, file_id: str) -> str:
+        return str(self.fake.file_url(file_id))
+
+    async def receive(self, chat: ZaloChat, update: dict[str, Any]) -> list[Screen]:
+        """Hand one update to the channel (as the poll or the webhook does); the screens the chat got."""
+        await self.channel.receive(update)
+        return self.collect()[chat.chat_id]
+
+    def collect(self) -> dict[str, list[Screen]]:
+        """Sort new sends into the chats' inboxes; the new screens per chat."""
+        from tests.fake_zalo import SENDS
+
+        fresh: dict[str, list[Screen]] = {key: [] for key in self.chats}
+        with self.fake.lock:
+            calls = self.fake.calls[self.seen:]
+            self.seen = len(self.fake.calls)
+        for call in calls:
+            if call.method not in SENDS:
+                continue
+            if call.method == "sendPhoto":
+                screen = Screen("", file=("photo", str(call.params.get("photo"))))
+            else:
+                screen = parse_rendered(call.text)
+            screen.delivered = self.draining
+            chat = self.chats.get(call.chat_id)
+            if chat is not None:
+                chat.inbox.append(screen)
+                fresh[call.chat_id].append(screen)
+        return fresh
+
+    async def deliver_outbox(self) -> int:
+        self.collect()
+        self.draining = True
+        try:
+            sent = await self.sender.drain()
+            self.collect()
+        finally:
+            self.draining = False
+        return int(sent)
+
+    async def close(self) -> None:
+        await self.sender.close()
+        await self.channel.close()
+        self.channel.host.close()

@@ -1,4 +1,4 @@
-"""Fixtures: settings on a temporary SQLite file, the core, and the Telegram app on a fake API."""
+"""Fixtures: settings on a temporary SQLite file, the core, and the channels on fake APIs."""
 
 from __future__ import annotations
 
@@ -15,10 +15,13 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 import locales
-from bot.app import build_core, build_telegram_application
+from bot.app import build_core, build_sender, build_telegram_application, build_zalo_channel
 from bot.config import Settings
+from bot.host import Host
 from handlers.dispatch import Core
 from tests.fake_telegram import FakeBotAPI
+from tests.fake_zalo import TOKEN as ZALO_TOKEN
+from tests.fake_zalo import FakeZalo
 
 
 @pytest.fixture
@@ -71,13 +74,15 @@ def make_core(tmp_path: Path) -> Callable[..., Core]:
 
 @asynccontextmanager
 async def open_world(tmp_path: Path, kind: str, **overrides: Any) -> AsyncIterator[Any]:
-    """The bot on one channel ("telegram" or "terminal") with setting overrides; person 1 is an admin."""
-    from tests.chat import TelegramWorld, TerminalWorld
+    """The bot on one channel ("telegram", "terminal" or "zalo") with setting overrides; person 1 is an admin."""
+    from tests.chat import TelegramWorld, TerminalWorld, ZaloWorld
 
-    # The fake Bot API keeps no limits unless asked: scenarios need not wait a second per chat
+    # The fake Bot APIs keep no limits unless asked: scenarios need not wait a second per chat
     # (tests/test_delivery.py tests the sender under Telegram's limits).
     values: dict[str, Any] = {"admin_ids": f"{kind}:1", "flood_messages": 1000,
-                              "telegram_messages_per_second": 10_000, "telegram_chat_messages_per_second": 10_000}
+                              "telegram_messages_per_second": 10_000, "telegram_chat_messages_per_second": 10_000,
+                              "zalo_bot_token": ZALO_TOKEN, "zalo_messages_per_second": 10_000,
+                              "zalo_chat_messages_per_second": 10_000, "files_dir": tmp_path / "files"}
     values.update(overrides)
     settings = make_settings(tmp_path, **values)
     core = build_core(settings)
@@ -86,6 +91,10 @@ async def open_world(tmp_path: Path, kind: str, **overrides: Any) -> AsyncIterat
         app = build_telegram_application(settings, core, request=api, rate_limit=False)
         await app.initialize()
         chosen: Any = TelegramWorld(core, app, api)
+    elif kind == "zalo":
+        fake = FakeZalo()
+        channel = build_zalo_channel(settings, Host(core, threads=0), transport=fake.transport())
+        chosen = ZaloWorld(core, channel, fake, build_sender(settings, core, [channel]))
     else:
         chosen = TerminalWorld(core)
     try:
@@ -95,9 +104,16 @@ async def open_world(tmp_path: Path, kind: str, **overrides: Any) -> AsyncIterat
         core.engine.dispose()
 
 
-@pytest.fixture(params=["telegram", "terminal"])
+@pytest.fixture(params=["telegram", "terminal", "zalo"])
 async def world(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Any]:
-    """The bot on each channel in turn; person 1 is an admin (see tests/chat.py)."""
+    """The bot on each channel in turn; person 1 is an admin (see tests/chat.py). A scenario marked
+    `@pytest.mark.needs("language_code")` is skipped on a channel that does not offer it (World.offers)."""
+    from tests.chat import TelegramWorld, TerminalWorld, ZaloWorld
+
+    kinds = {"telegram": TelegramWorld, "terminal": TerminalWorld, "zalo": ZaloWorld}
+    missing = {need for mark in request.node.iter_markers("needs") for need in mark.args} - kinds[request.param].offers
+    if missing:
+        pytest.skip(f"{request.param} does not offer {', '.join(sorted(missing))}")
     async with open_world(tmp_path, request.param) as chosen:
         yield chosen
 

@@ -42,6 +42,7 @@ pytestmark = pytest.mark.usefixtures("no_error_logged")  # no input may reach th
 # ---- things the bot cannot read ------------------------------------------------------------
 
 
+@pytest.mark.needs("language_code")
 async def test_sticker_outside_a_dialog_gets_a_polite_refusal(world) -> None:
     lan = world.person(801, language="en")
     replies = await lan.send_file("sticker", "stk-1")
@@ -170,6 +171,7 @@ async def test_decomposed_name_finds_the_composed_enterprise(world) -> None:
 # ---- commands and text out of place --------------------------------------------------------
 
 
+@pytest.mark.needs("language_code")
 async def test_unknown_command_gets_the_unknown_command_reply(world) -> None:
     lan = world.person(820, language="en")
     replies = await lan.send("/foo")
@@ -185,6 +187,7 @@ async def test_unknown_command_mid_dialog_keeps_the_dialog(world) -> None:
     assert (state.flow, state.step) == ("new", "place")
 
 
+@pytest.mark.needs("language_code")
 async def test_staff_command_from_a_worker_is_an_unknown_command(world) -> None:
     lan = world.person(822, language="en")
     assert "The command /queue is not available" in text_of(await lan.send("/queue"))
@@ -208,6 +211,7 @@ async def test_file_outside_any_dialog_gets_the_hint(world) -> None:
     assert options_of(replies) == MENU
 
 
+@pytest.mark.needs("language_code")
 async def test_very_long_text_outside_a_dialog_is_fine(world) -> None:
     lan = world.person(828, language="en")
     replies = await lan.send("ă" * 4096)

@@ -39,7 +39,7 @@ async def test_worker_to_two_agencies_and_back(world: Any) -> None:
     assert code in queue[0].text and code in queue[0].options
     case = await cast.officer.choose(code)
     assert "Lan Nguyễn" in case[0].text
-    assert any(s.file == ("photo", PAYSLIP) for s in case)
+    assert any(s.file == ("photo", world.file_ref(PAYSLIP)) for s in case)
 
     await cast.officer.choose("Giao xử lý")
     await cast.officer.choose(LABOUR_AGENCY)
@@ -62,7 +62,9 @@ async def test_worker_to_two_agencies_and_back(world: Any) -> None:
     await cast.labour.choose("Không có văn bản")
     await cast.insurance.send(f"/answer {code}")
     await cast.insurance.send("BHXH tỉnh đã kiểm tra, doanh nghiệp đóng đủ bảo hiểm.")
-    await cast.insurance.send_document("bhxh-reply-pdf")
+    # Zalo withholds documents from bots: there the written answer comes as a photo.
+    answer_file = "document" if "documents" in world.offers else "photo"
+    await cast.insurance.send_file(answer_file, "bhxh-reply-pdf", size=100000)
 
     fresh = await delivered(world)
     assert any("All agencies have answered" in t or code in t for t in texts(fresh[OFFICER]))
@@ -74,7 +76,7 @@ async def test_worker_to_two_agencies_and_back(world: Any) -> None:
     seen = text_of(received)
     assert "lương sẽ được trả trước 30/6" in seen and "đóng đủ bảo hiểm" in seen
     assert "has answered your concern" in seen  # in the worker's language
-    assert any(s.file == ("document", "bhxh-reply-pdf") for s in received)
+    assert any(s.file == (answer_file, world.file_ref("bhxh-reply-pdf")) for s in received)
 
     # The worker is asked to rate once, when the union marks it resolved; meanwhile the code's view
     # offers the rating, since there is an answer to rate.

@@ -46,6 +46,17 @@ def test_run_with_an_empty_token_exits_2_naming_telegram_bot_token(tmp_path: Pat
     assert_refused(kiennghi(tmp_path, "run", TELEGRAM_BOT_TOKEN=""), "TELEGRAM_BOT_TOKEN")
 
 
+def test_run_without_any_messenger_names_both_tokens_in_one_line(tmp_path: Path) -> None:
+    result = kiennghi(tmp_path, "run", TELEGRAM_BOT_TOKEN="", ZALO_BOT_TOKEN=" ")
+    assert_refused(result, "TELEGRAM_BOT_TOKEN")
+    assert "ZALO_BOT_TOKEN" in result.stderr
+    assert not (tmp_path / "kiennghi.db").exists()
+
+
+def test_a_short_zalo_webhook_secret_exits_2_naming_it(tmp_path: Path) -> None:
+    assert_refused(kiennghi(tmp_path, "shell", ZALO_WEBHOOK_SECRET="short"), "ZALO_WEBHOOK_SECRET")
+
+
 def test_missing_reference_file_exits_2_naming_it(tmp_path: Path) -> None:
     assert_refused(kiennghi(tmp_path, "shell", REFERENCE_FILE=str(tmp_path / "missing.toml")),
                    "REFERENCE_FILE")

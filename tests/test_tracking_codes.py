@@ -59,6 +59,7 @@ def test_text_that_is_no_code_is_not_taken_for_one(typed: str) -> None:
     assert not looks_like_tracking_code(typed)
 
 
+@pytest.mark.needs("language_code")
 async def test_a_plain_eight_letter_word_outside_a_dialog_gets_the_hint_not_a_code_lookup(world: Any) -> None:
     assert not looks_like_tracking_code("congnhan")
     lan = world.person(600, language="en")
@@ -91,12 +92,14 @@ async def test_status_command_with_a_code(world: Any) -> None:
     assert f"Withdraw {code}?" in text_of(confirm)
 
 
+@pytest.mark.needs("language_code")
 async def test_unknown_code_says_so(world: Any) -> None:
     lan = world.person(603, language="en")
     replies = await lan.send("KN-2222-3333")
     assert "No concern has the code KN-2222-3333" in text_of(replies)
 
 
+@pytest.mark.needs("language_code")
 async def test_someone_holding_only_the_code_sees_the_state_but_not_content_files_or_author(world: Any) -> None:
     lan = world.person(604, name="Thị Lan Nguyễn")
     await onboard(lan, "en")

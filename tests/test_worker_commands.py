@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
 from sqlmodel import select
 
 from storage.db import new_session
@@ -178,6 +179,7 @@ async def test_language_command_switches_to_english(world) -> None:
     assert "Step 4 of 6. Describe your concern" in english
 
 
+@pytest.mark.needs("language_code")
 async def test_messenger_language_code_is_used_until_a_language_is_chosen(world) -> None:
     john = world.person(721, name="John", language="en-GB")
     replies = await john.send("/start")

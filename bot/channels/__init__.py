@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import NamedTuple, Protocol
 
-from handlers.core import Incoming, Reply
+from handlers.core import Incoming, Option, Reply
 from storage.models import OutboxMessage
 
 # Awaited by a channel before each call to its messenger: the sender's pacing (and its claim).
@@ -37,6 +37,9 @@ class Channel(Protocol):
     """What every messenger adapter does."""
 
     messenger: str
+    # Choices are typed as numbers (no buttons): a delivered message's numbered choices become the
+    # chat's current ones when it is in no dialog (see OutboxSender and storage.dialogs.offer_choices).
+    typed_choices: bool
 
     async def send_replies(self, incoming: Incoming, replies: list[Reply]) -> None:
         """Show the replies to the person who acted, in the messenger's idiom."""
@@ -61,3 +64,17 @@ def split_text(text: str, limit: int) -> list[str]:
         text = text[cut:].lstrip("\n ")
     pieces.append(text)
     return pieces
+
+
+def numbered(options: list[Option]) -> list[str]:
+    """Choices as numbered lines, for messengers without buttons (type the number or the text)."""
+    return [f"  {number}. {option.label}" for number, option in enumerate(options, 1)]
+
+
+def render(reply: Reply) -> str:
+    """A reply as plain text: the text, a line naming any file, then its choices numbered."""
+    lines = [reply.text]
+    if reply.attachment is not None:
+        lines.append(f"[{reply.attachment.kind}: {reply.attachment.file_id}]")
+    lines.extend(numbered(reply.options))
+    return "\n".join(lines)

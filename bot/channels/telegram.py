@@ -140,6 +140,7 @@ class TelegramChannel:
     """Telegram for the core: updates become events, replies become messages with inline keyboards."""
 
     messenger = MESSENGER
+    typed_choices = False  # inline buttons: a press carries its choice
 
     def __init__(self, bot: Bot, host: Host) -> None:
         self.bot = bot

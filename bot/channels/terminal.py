@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import TextIO
 
-from bot.channels import Delivery, Pace
+from bot.channels import Delivery, Pace, render
 from bot.host import Host
 from bot.sender import OutboxSender
 from handlers.core import Attachment, Incoming, Option, Reply
@@ -19,19 +19,11 @@ from storage.reference import get_item, list_items
 MESSENGER = "terminal"
 
 
-def render(reply: Reply) -> str:
-    """A reply as plain text, its choices numbered (type the number or the text)."""
-    lines = [reply.text]
-    if reply.attachment is not None:
-        lines.append(f"[{reply.attachment.kind}: {reply.attachment.file_id}]")
-    lines.extend(f"  {number}. {option.label}" for number, option in enumerate(reply.options, 1))
-    return "\n".join(lines)
-
-
 class TerminalChannel:
     """Standard input and output: every terminal person of this shell reads the same screen."""
 
     messenger = MESSENGER
+    typed_choices = True
 
     def __init__(self, out: TextIO, *, user_id: str) -> None:
         self.out = out
@@ -76,7 +68,8 @@ async def _converse(core: Core, stdin: TextIO, stdout: TextIO, *, user_id: str, 
                     prompt: bool) -> None:
     host = Host(core, threads=0)  # one person typing: nothing to run concurrently
     channel = TerminalChannel(stdout, user_id=user_id)
-    sender = OutboxSender(core.engine, {MESSENGER: channel.deliver}, threads=0)  # no limits, no threads
+    # No limits, no threads; a delivered message's numbers can be typed (see offer_choices).
+    sender = OutboxSender(core.engine, {MESSENGER: channel.deliver}, threads=0, typed_choices={MESSENGER})
     if prompt:
         stdout.write("kiennghi shell: /start to begin, /help for commands, Ctrl-D to quit.\n")
     while True:
