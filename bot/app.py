@@ -20,7 +20,7 @@ from bot.host import Host
 from bot.polling import run_polling, stop_on_signals
 from bot.scheduler import start_scheduler
 from bot.sender import Limits, OutboxSender
-from handlers import admin, agency, conferences, officer, worker
+from handlers import admin, agency, conferences, officer, reports, worker
 from handlers.core import Policy
 from handlers.dispatch import Core
 from handlers.routing import Routes
@@ -31,7 +31,7 @@ from storage.db import create_db_engine, new_session
 from storage.reference import read_reference_file, sync_reference
 
 # The routers, in the order their commands are looked up: staff roles first, then everyone's.
-ROUTERS = (admin.router, officer.router, conferences.router, agency.router, worker.router)
+ROUTERS = (admin.router, officer.router, conferences.router, reports.router, agency.router, worker.router)
 MAX_CONCURRENT_UPDATES = 256
 
 

@@ -1,4 +1,4 @@
-"""The `kiennghi` command: `run` (Telegram and/or Zalo) and `shell` (a terminal, no network)."""
+"""The `kiennghi` command: `run` (Telegram and/or Zalo), `shell` (a terminal, no network) and `export`."""
 
 from __future__ import annotations
 
@@ -19,11 +19,19 @@ def main(argv: list[str] | None = None) -> int:
     shell = commands.add_parser("shell", help="talk to the bot in this terminal, without a token")
     shell.add_argument("--as", dest="as_role", default="worker", metavar="ROLE",
                        help="worker (default), officer, agency:<agency code> or admin")
+    export = commands.add_parser("export", help="write the annex of the concerns (no names) to an XLSX or CSV file")
+    export.add_argument("file", help="where to write it: a name ending in .xlsx or .csv")
+    export.add_argument("--session", type=int, metavar="N", help="only the concerns of dialogue session N")
+    export.add_argument("--from", dest="first", metavar="DD/MM/YYYY", help="only concerns raised on or after")
+    export.add_argument("--to", dest="last", metavar="DD/MM/YYYY", help="only concerns raised on or before")
+    export.add_argument("--language", choices=["vi", "en"], help="of the headers and names (default: DEFAULT_LOCALE)")
     args = parser.parse_args(argv)
     try:
         settings = load_settings()
         if args.command == "run":
             return run_bot(settings)
+        if args.command == "export":
+            return run_export(settings, args)
         return run_shell(settings, args.as_role)
     except (SettingsError, ReferenceError) as exc:
         print(f"kiennghi: {exc}", file=sys.stderr)
@@ -58,6 +66,50 @@ def run_shell(settings: Settings, as_role: str) -> int:
     except ValueError as exc:
         raise SettingsError(f"Invalid --as {as_role!r}: {exc}") from None
     run_terminal(core, sys.stdin, sys.stdout, user_id=user_id, prompt=sys.stdin.isatty())
+    return 0
+
+
+def run_export(settings: Settings, args: argparse.Namespace) -> int:
+    """Write the annex of a session or a date range, as `/export` sends it in chat."""
+    from datetime import UTC, date, datetime, time, timedelta
+
+    from bot.app import build_core
+    from handlers.core import parse_date
+    from handlers.rules.reports import write_report
+    from storage.db import new_session
+    from storage.models import DialogueSession
+    from storage.reports import Scope
+
+    if not args.file.endswith((".xlsx", ".csv")):
+        raise SettingsError(f"Invalid file name {args.file!r}: it must end in .xlsx or .csv")
+    days: dict[str, date | None] = {}
+    for name, typed in (("--from", args.first), ("--to", args.last)):
+        if typed is not None and (days.setdefault(name, parse_date(typed)) is None):
+            raise SettingsError(f"Invalid {name} {typed!r}: write the date as DD/MM/YYYY")
+    core = build_core(settings)
+    t = core.catalogs.get(args.language or settings.default_locale)
+
+    def start_of(day: date | None) -> datetime | None:
+        return datetime.combine(day, time(0), settings.zone).astimezone(UTC) if day else None
+
+    last = days.get("--to")
+    scope = Scope(session_id=args.session, since=start_of(days.get("--from")),
+                  until=start_of(last + timedelta(days=1)) if last else None)
+    with new_session(core.engine) as session:
+        title = t("Summary of workers' opinions, concerns and proposals")
+        if args.session is not None:
+            dialogue = session.get(DialogueSession, args.session)
+            if dialogue is None:
+                raise SettingsError(f"Invalid --session {args.session}: there is no such dialogue session")
+            title += " – " + t("Dialogue session: {name}", name=dialogue.name)
+        today = datetime.now(settings.zone).date()
+        if args.file.endswith(".csv"):  # UTF-8 with BOM: spreadsheet programs then read Vietnamese right
+            with open(args.file, "w", encoding="utf-8-sig", newline="") as out:
+                count = write_report(out, t, scope, title, today=today, session=session, as_csv=True)
+        else:
+            with open(args.file, "wb") as binary:
+                count = write_report(binary, t, scope, title, today=today, session=session)
+    print(f"kiennghi: {count} concerns written to {args.file} (no names of those who raised them)")
     return 0
 
 

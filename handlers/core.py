@@ -34,6 +34,8 @@ class Attachment:
     kind: str  # photo | voice | audio | document | video | sticker | location | contact | other
     file_id: str = ""
     size: int | None = None
+    data: bytes | None = None  # a file the bot made (a chart, a report), sent as an upload
+    name: str | None = None  # its file name
 
 
 @dataclass(frozen=True)

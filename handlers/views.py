@@ -6,26 +6,12 @@ from collections.abc import Callable
 
 from handlers.core import Choice, Context, Option
 from handlers.rules.cases import may_rate, may_reopen
-from handlers.rules.lifecycle import TransitionRefused
+from handlers.rules.lifecycle import STATUS_LABELS, TransitionRefused
 from locales import N_, Translator
 from storage.cases import assignments_of, has_rated
 from storage.concerns import attachments_of, get_concern_by_code, parse_tracking_code
 from storage.models import OPEN_STATES, AssignmentStatus, Concern, Person, Role, Status
 from storage.reference import get_item
-
-STATUS_LABELS = {
-    Status.NEW: N_("Received, waiting for the union"),
-    Status.ACCEPTED: N_("Accepted by the union"),
-    Status.ASSIGNED: N_("Sent to the responsible agency"),
-    Status.ANSWERED: N_("Answered by the agency"),
-    Status.RESOLVED: N_("Resolved"),
-    Status.CLOSED: N_("Closed"),
-    Status.REJECTED: N_("Not accepted"),
-    Status.DUPLICATE: N_("Merged with a similar concern"),
-    Status.WITHDRAWN: N_("Withdrawn"),
-    Status.REOPENED: N_("Reopened"),
-}
-
 
 # Stored as these msgids, so each reader sees the reason in their own language.
 REJECT_REASONS = [

@@ -15,6 +15,7 @@ import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sqlmodel import select
@@ -38,6 +39,7 @@ class Screen:
     options: list[str] = field(default_factory=list)
     file: tuple[str, str] | None = None  # (kind, file id)
     delivered: bool = False  # sent from the outbox (a message from someone else), not a reply
+    upload: tuple[str, bytes] | None = None  # a file the bot made and sent: (file name, content)
 
 
 def text_of(screens: Sequence[Screen]) -> str:
@@ -295,6 +297,7 @@ class TelegramWorld(World):
             kind = call.method[len("send"):].lower()
             if kind != "message":
                 screen.file = (kind, str(call.params.get(kind)))
+                screen.upload = call.params.get("_upload")
             chat = self.chats.get(call.chat_id)
             if chat is None:
                 continue
@@ -388,7 +391,7 @@ class TerminalWorld(World):
 
     async def type_line(self, chat: TerminalChat, text: str | None,
                         file: tuple[str, str, int | None] | None = None) -> list[Screen]:
-        from bot.channels.terminal import render
+        from bot.channels.terminal import TerminalChannel
         from handlers.core import Attachment, Incoming
 
         attachment = Attachment(file[0], file[1], file[2]) if file else None
@@ -396,7 +399,15 @@ class TerminalWorld(World):
                             display_name=chat.name, language_code=chat.language, text=text,
                             attachment=attachment)
         outcome = self.core.handle(incoming)
-        screens = [parse_rendered(render(reply)) for reply in outcome.replies]
+        screens = []
+        for reply in outcome.replies:  # one at a time: a reply's own text may hold blank lines
+            out = io.StringIO()
+            await TerminalChannel(out, user_id=chat.chat_id).send_replies(incoming, [reply])
+            screen = parse_rendered(out.getvalue().rstrip("\n"))
+            if reply.attachment is not None and reply.attachment.data is not None and screen.file:
+                saved = Path(screen.file[1])  # the shell saved the file and printed its path
+                screen.upload = (saved.name, saved.read_bytes())
+            screens.append(screen)
         self.core.shown(outcome)
         chat.inbox.extend(screens)
         return screens

@@ -105,7 +105,10 @@ class FakeBotAPI(BaseRequest):
     async def do_request(self, url: str, method: str, request_data: RequestData | None = None,
                          **_: Any) -> tuple[int, bytes]:
         name = url.rsplit("/", 1)[-1]
-        params = dict(request_data.json_parameters) if request_data else {}
+        params: dict[str, Any] = dict(request_data.json_parameters) if request_data else {}
+        if request_data is not None and request_data.contains_files:  # an upload: keep its name and bytes
+            name_of_file, content, *_ = next(iter(request_data.multipart_data.values()))
+            params["_upload"] = (name_of_file, content)
         if "reply_markup" in params:  # JSON-encoded by python-telegram-bot; decode for the tests
             params["reply_markup"] = json.loads(params["reply_markup"])
         chat = str(params.get("chat_id", ""))

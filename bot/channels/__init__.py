@@ -75,6 +75,6 @@ def render(reply: Reply) -> str:
     """A reply as plain text: the text, a line naming any file, then its choices numbered."""
     lines = [reply.text]
     if reply.attachment is not None:
-        lines.append(f"[{reply.attachment.kind}: {reply.attachment.file_id}]")
+        lines.append(f"[{reply.attachment.kind}: {reply.attachment.name or reply.attachment.file_id}]")
     lines.extend(numbered(reply.options))
     return "\n".join(lines)

@@ -14,6 +14,7 @@ from telegram import (
     BotCommand,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
+    InputFile,
     Message,
     Update,
 )
@@ -124,8 +125,11 @@ async def send_reply(bot: Bot, chat_id: str, reply: Reply) -> None:
 
     Text goes out as a plain Bot API call whose answer is not turned into a `Message`: a reply needs
     nothing back, and building that object was a quarter of a dialog step (see README, Benchmark)."""
-    if reply.attachment is not None and reply.attachment.kind in SEND_FILE:
-        await getattr(bot, SEND_FILE[reply.attachment.kind])(chat_id, reply.attachment.file_id)
+    file = reply.attachment
+    if file is not None and file.kind in SEND_FILE:
+        # A file the bot made (a chart, a report) is uploaded; a person's file is sent by its id.
+        content = InputFile(file.data, filename=file.name) if file.data is not None else file.file_id
+        await getattr(bot, SEND_FILE[file.kind])(chat_id, content)
     pieces = split_text(reply.text, TEXT_LIMIT)
     markup = keyboard_data(reply.options, reply.columns)
     for number, piece in enumerate(pieces, 1):

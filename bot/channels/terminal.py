@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import tempfile
+from dataclasses import replace
+from pathlib import Path
 from typing import TextIO
 
 from bot.channels import Delivery, Pace, render
@@ -39,6 +42,11 @@ class TerminalChannel:
     async def send_replies(self, incoming: Incoming, replies: list[Reply]) -> None:
         """Print the replies."""
         for reply in replies:
+            file = reply.attachment
+            if file is not None and file.data is not None:  # a chart or a report: saved, and its path shown
+                path = Path(tempfile.mkdtemp(prefix="kiennghi-")) / (file.name or file.kind)
+                path.write_bytes(file.data)
+                reply = replace(reply, attachment=Attachment(file.kind, str(path), len(file.data)))
             self.out.write(render(reply) + "\n\n")
         self.out.flush()
 

@@ -18,6 +18,7 @@ import os
 import re
 import unicodedata
 import uuid
+from dataclasses import replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
@@ -53,6 +54,8 @@ GROUP_NOTICE = unicodedata.normalize(
     "NFC", "Xin chào! Bot chỉ trò chuyện trong tin nhắn riêng. "
            "Anh/chị vui lòng nhắn riêng cho bot để gửi kiến nghị. Xin cảm ơn!")
 MAX_GROUPS_TOLD = 10_000
+NO_UPLOAD = unicodedata.normalize("NFC", "(Tệp {name} không gửi được qua Zalo: vui lòng dùng Telegram "
+                                          "hoặc lệnh kiennghi export.)")
 
 
 class ZaloError(Exception):
@@ -315,6 +318,10 @@ class ZaloChannel:
     async def send_replies(self, incoming: Incoming, replies: list[Reply]) -> None:
         """Send each reply to the chat the event came from: a photo, then the text with its choices."""
         for reply in replies:
+            if reply.attachment is not None and reply.attachment.data is not None:
+                # The Bot API sends files by URL only: a chart or report the bot made cannot go out here.
+                reply = replace(reply, text=f"{reply.text}\n{NO_UPLOAD.format(name=reply.attachment.name)}",
+                                attachment=None)
             photo = _photo_url(reply.attachment)
             if photo is not None:
                 await self._call_retrying("sendPhoto", {"chat_id": incoming.chat_id, "photo": photo})

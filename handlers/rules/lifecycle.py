@@ -6,6 +6,7 @@ from datetime import datetime
 
 from sqlmodel import Session
 
+from locales import N_
 from storage.cases import cancel_pending
 from storage.concerns import add_status_change
 from storage.models import Concern, Person, Role, Status, utcnow
@@ -25,6 +26,19 @@ TRANSITIONS: dict[Status, frozenset[Status]] = {
     S.WITHDRAWN: frozenset(),
 }
 ANSWERED_STATES = frozenset({S.ANSWERED, S.RESOLVED, S.CLOSED})
+# What each state is called, for every reader (msgids).
+STATUS_LABELS = {
+    Status.NEW: N_("Received, waiting for the union"),
+    Status.ACCEPTED: N_("Accepted by the union"),
+    Status.ASSIGNED: N_("Sent to the responsible agency"),
+    Status.ANSWERED: N_("Answered by the agency"),
+    Status.RESOLVED: N_("Resolved"),
+    Status.CLOSED: N_("Closed"),
+    Status.REJECTED: N_("Not accepted"),
+    Status.DUPLICATE: N_("Merged with a similar concern"),
+    Status.WITHDRAWN: N_("Withdrawn"),
+    Status.REOPENED: N_("Reopened"),
+}
 
 
 class TransitionRefused(Exception):
