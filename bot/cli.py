@@ -25,6 +25,12 @@ def main(argv: list[str] | None = None) -> int:
     export.add_argument("--from", dest="first", metavar="DD/MM/YYYY", help="only concerns raised on or after")
     export.add_argument("--to", dest="last", metavar="DD/MM/YYYY", help="only concerns raised on or before")
     export.add_argument("--language", choices=["vi", "en"], help="of the headers and names (default: DEFAULT_LOCALE)")
+    purge = commands.add_parser("purge", help="remove who raised concerns finished long ago (personal data rules)")
+    purge.add_argument("--older-than", dest="months", type=int, required=True, metavar="MONTHS",
+                       help="concerns finished (closed, rejected, withdrawn) more than this many months ago")
+    purge.add_argument("--dry-run", action="store_true", help="only say how many concerns would change")
+    backup = commands.add_parser("backup", help="a consistent copy of the SQLite store, while the bot runs")
+    backup.add_argument("path", help="the file to write the copy to")
     args = parser.parse_args(argv)
     try:
         settings = load_settings()
@@ -32,6 +38,10 @@ def main(argv: list[str] | None = None) -> int:
             return run_bot(settings)
         if args.command == "export":
             return run_export(settings, args)
+        if args.command == "purge":
+            return run_purge(settings, args.months, dry_run=args.dry_run)
+        if args.command == "backup":
+            return run_backup(settings, args.path)
         return run_shell(settings, args.as_role)
     except (SettingsError, ReferenceError) as exc:
         print(f"kiennghi: {exc}", file=sys.stderr)
@@ -110,6 +120,45 @@ def run_export(settings: Settings, args: argparse.Namespace) -> int:
             with open(args.file, "wb") as binary:
                 count = write_report(binary, t, scope, title, today=today, session=session)
     print(f"kiennghi: {count} concerns written to {args.file} (no names of those who raised them)")
+    return 0
+
+
+def run_purge(settings: Settings, months: int, *, dry_run: bool) -> int:
+    """Anonymise concerns finished more than `months` ago: the content stays, who raised them goes."""
+    from bot.app import build_core
+    from bot.scheduler import anonymise_old_concerns, months_before
+    from storage.concerns import anonymise_finished
+    from storage.db import new_session
+    from storage.models import utcnow
+
+    if months < 1:
+        raise SettingsError(f"Invalid --older-than {months}: give a number of months, 1 or more")
+    core = build_core(settings)
+    if dry_run:
+        with new_session(core.engine) as session:  # counted in one transaction, then rolled back
+            changed = anonymise_finished(months_before(utcnow(), months), session=session, limit=10**9)
+            session.rollback()
+        print(f"kiennghi: {changed} concerns would lose who raised them (dry run: nothing changed)")
+        return 0
+    changed = anonymise_old_concerns(core.engine, retention_months=months)
+    print(f"kiennghi: {changed} concerns no longer name who raised them")
+    return 0
+
+
+def run_backup(settings: Settings, path: str) -> int:
+    """Copy the SQLite store with SQLite's online backup API (consistent while the bot writes)."""
+    import sqlite3
+    from contextlib import closing
+
+    from sqlalchemy.engine import make_url
+
+    url = make_url(settings.database_url)
+    if url.get_backend_name() != "sqlite" or not url.database:
+        raise SettingsError("Invalid DATABASE_URL for kiennghi backup: it copies SQLite stores; "
+                            "for PostgreSQL use pg_dump (see README)")
+    with closing(sqlite3.connect(url.database)) as source, closing(sqlite3.connect(path)) as target:
+        source.backup(target)
+    print(f"kiennghi: the store was copied to {path}")
     return 0
 
 

@@ -29,7 +29,7 @@ from handlers.views import (
 )
 from locales import N_
 from storage.cases import add_note, assignments_of, notes_of, queue, queue_counts
-from storage.concerns import attachments_of, get_concern_by_code, history_of, parse_tracking_code
+from storage.concerns import attachments_of, find_concerns, get_concern_by_code, history_of, parse_tracking_code
 from storage.models import (
     OPEN_STATES,
     QUEUE_STATES,
@@ -44,7 +44,7 @@ from storage.models import (
     Status,
 )
 from storage.outbox import UNCERTAIN, undelivered_messages
-from storage.reference import get_item, list_items
+from storage.reference import get_item, list_items, search_key
 from storage.sessions import origin_of
 
 router = Router("officer", roles=(Role.OFFICER, Role.ADMIN))
@@ -635,6 +635,49 @@ def extend_deadline(ctx: Context) -> None:
     tell_followers(ctx, concern, N_("The answer to your concern {code} is now expected by {date}."), date=until)
     ctx.say(ctx.t("New deadline for {code}: {date}. The agencies have been told.", code=concern.tracking_code,
                   date=ctx.t.date(until)), next_actions(ctx, concern.tracking_code))
+
+
+@router.command("find")
+def find(ctx: Context) -> None:
+    """Concerns by code, or by words of their content, enterprise or place: `/find lương Minh Phát`."""
+    typed = ctx.incoming.args.strip()
+    if not typed:
+        ctx.say(ctx.t("Type what to look for after /find: a code, words of the content, an enterprise or a place."))
+        return
+    code = parse_tracking_code(typed)
+    if code is not None:
+        concern = get_concern_by_code(code, session=ctx.session)
+        if concern is None:
+            not_found(ctx, typed)
+        else:
+            show_case(ctx, concern)
+        return
+    key = search_key(typed)
+    places = [item.code for kind in ("industrial_park", "district")
+              for item in list_items(kind, session=ctx.session, on=ctx.today())
+              if key and (key in search_key(item.name_vi) or key in search_key(item.name_en))]
+    found = find_concerns(typed.split()[:5], place_codes=places, session=ctx.session)
+    if not found:
+        ctx.say(ctx.t("No concern matches “{words}”.", words=typed[:60]), next_actions(ctx))
+        return
+    lines = [ctx.t("Concerns matching “{words}”, newest first:", words=typed[:60])]
+    lines += [ctx.t("{code} · {status} · {topic} · {date}", code=c.tracking_code, status=status_label(ctx, c.status),
+                    topic=category_name(ctx, c.category_code), date=ctx.t.date(c.created_at)) for c in found]
+    ctx.say("\n".join(lines), [Option(_case(c.tracking_code), c.tracking_code) for c in found], columns=2)
+
+
+REFERENCE_KINDS = {"agencies": ("agency",), "categories": ("category",), "places": ("industrial_park", "district")}
+
+
+def reference_list(ctx: Context) -> None:
+    """The agencies, topics or places offered today, with the codes staff type (`/invite agency snv`)."""
+    kinds = REFERENCE_KINDS[str(ctx.incoming.command)]
+    items = [item for kind in kinds for item in list_items(kind, session=ctx.session, on=ctx.today())]
+    ctx.say("\n".join(f"• {ctx.t.name(item)} ({item.code})" for item in items) or "–")
+
+
+for _name in REFERENCE_KINDS:
+    router.command(_name)(reference_list)
 
 
 @router.command("undelivered")

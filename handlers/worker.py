@@ -34,7 +34,7 @@ from storage.concerns import (
     parse_tracking_code,
 )
 from storage.models import OPEN_STATES, Concern, Person, Role, Status, Visibility
-from storage.people import forget_person, record_consent, set_locale
+from storage.people import data_of, forget_person, record_consent, set_locale
 from storage.reference import get_item
 
 log = logging.getLogger(__name__)
@@ -302,6 +302,29 @@ def privacy_notice(ctx: Context) -> str:
         "• To see your concerns, type “my concerns”. To delete your data, type “delete my data”.",
         federation=ctx.policy.federation(ctx.t.locale), messenger=messenger_name(ctx.person.messenger),
         months=ctx.policy.retention_months)
+
+
+@router.command("mydata")
+def my_data(ctx: Context) -> None:
+    """Everything the store keeps about the person who asks (Decree 13/2023/NĐ-CP: the right to see it)."""
+    person = ctx.person
+    counts = data_of(person, session=ctx.session)
+    concerns = concerns_by_author(person, session=ctx.session, limit=50)
+    lines = [
+        ctx.t("What we keep about you:"),
+        ctx.t("• Account: {messenger} {account}; name: {name}", messenger=messenger_name(person.messenger),
+              account=person.external_id, name=person.display_name or "–"),
+        ctx.t("• Language: {language}; notice accepted on: {date}", language=person.locale or "–",
+              date=ctx.t.date(person.consent_at) if person.consent_at else "–"),
+        ctx.t("• Concerns linked to you: {codes}", codes=", ".join(
+            f"{c.tracking_code} ({status_label(ctx, c.status)})" for c in concerns) or "–"),
+        ctx.t("• Ratings you gave: {ratings}; replies and comments you wrote: {notes}", **counts),
+        ctx.t("Anonymous concerns are not linked to you, so they are not listed."),
+    ]
+    if person.role != Role.WORKER:
+        lines.insert(2, ctx.t("• Role: {who}", who=role_label(ctx, Role(person.role), person.agency_code)))
+    options = [Option(Choice.command("forget"), ctx.t("Delete my data"))] if person.role == Role.WORKER else []
+    ctx.say("\n".join(lines), options + main_menu(ctx)[:2])
 
 
 @router.command("privacy", WORKERS)

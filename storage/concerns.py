@@ -110,6 +110,20 @@ def concerns_by_author(author: Person, *, session: Session, limit: int = 10) -> 
     return list(session.exec(query))
 
 
+def find_concerns(words: list[str], *, place_codes: list[str], session: Session, limit: int = 10) -> list[Concern]:
+    """Concerns whose content or enterprise holds every word (or whose place is one of `place_codes`), newest first."""
+    matches = [or_(col(Concern.description).ilike(f"%{word}%"), col(Concern.enterprise).ilike(f"%{word}%"))
+               for word in words]
+    found = and_(*matches) if matches else None
+    if place_codes:
+        found = or_(found, col(Concern.place_code).in_(place_codes)) if found is not None else col(
+            Concern.place_code).in_(place_codes)
+    if found is None:
+        return []
+    query = select(Concern).where(found, col(Concern.status) != Status.DUPLICATE)
+    return list(session.exec(query.order_by(col(Concern.created_at).desc(), col(Concern.id).desc()).limit(limit)))
+
+
 def attachments_of(concern: Concern, *, session: Session) -> list[Attachment]:
     """A concern's attachments, in the order they were sent."""
     query = select(Attachment).where(Attachment.concern_id == concern.id)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import bindparam
+from sqlalchemy import bindparam, func
 from sqlmodel import Session, col, select
 
-from storage.models import DialogState, Person, Role, utcnow
+from storage.models import CaseNote, DialogState, Person, Rating, Role, utcnow
 
 STAFF_ROLES = (Role.ADMIN, Role.OFFICER, Role.AGENCY)
 
@@ -85,6 +85,13 @@ def liaisons_by_agency(*, session: Session) -> dict[str, list[Person]]:
     for person in people_with_role(Role.AGENCY, session=session):
         found.setdefault(str(person.agency_code), []).append(person)
     return found
+
+
+def data_of(person: Person, *, session: Session) -> dict[str, int]:
+    """How many ratings and notes (questions answered, "not resolved") the store keeps from this person."""
+    ratings = session.exec(select(func.count()).select_from(Rating).where(Rating.person_id == person.id)).one()
+    notes = session.exec(select(func.count()).select_from(CaseNote).where(CaseNote.actor_id == person.id)).one()
+    return {"ratings": int(ratings), "notes": int(notes)}
 
 
 def forget_person(person: Person, *, session: Session) -> None:

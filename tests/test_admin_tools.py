@@ -1,0 +1,83 @@
+"""Officers' and admins' tools: /find, the reference lists, /mydata, `kiennghi purge` and `kiennghi backup`."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlmodel import select
+
+from bot.scheduler import months_before
+from storage.db import new_session
+from storage.models import Concern
+from tests.cast import staff_up, submit
+from tests.chat import options_of, text_of
+from tests.conftest import open_world
+from tests.flows import submit_concern
+from tests.test_config_cli import kiennghi
+
+
+async def test_find_by_words_enterprise_place_or_code(world: Any) -> None:
+    cast = await staff_up(world)
+    wages = await submit(cast.worker)  # "Công ty chưa trả lương làm thêm giờ tháng 6." at Đình Trám
+    housing = await submit_concern(cast.worker, category="Housing and rented rooms", place="Quang Châu Industrial Park",
+                                   description="Phòng trọ gần khu công nghiệp bị tăng giá quá cao.")
+    found = await cast.officer.send("/find làm thêm")
+    assert wages in options_of(found) and housing not in options_of(found)
+    assert housing in options_of(await cast.officer.send("/find Quang Châu"))  # a place by its name
+    assert f"Kiến nghị {wages} ·" in text_of(await cast.officer.send(f"/find {wages}"))
+    assert "Không có kiến nghị nào khớp" in text_of(await cast.officer.send("/find xyz không có"))
+    assert "The command /find is not available" in text_of(await cast.worker.send("/find lương"))
+
+
+async def test_reference_lists_show_todays_entries_with_their_codes(world: Any) -> None:
+    cast = await staff_up(world)
+    agencies = text_of(await cast.admin.send("/agencies"))
+    assert "• Sở Nội vụ (snv)" in agencies and "sldtbxh" not in agencies  # retired in 2025
+    assert "• Tiền lương, thưởng (wages)" in text_of(await cast.officer.send("/categories"))
+    places = text_of(await cast.officer.send("/places"))
+    assert "Hiệp Hòa (cũ) (kv_hiep_hoa)" in places and "Huyện Hiệp Hòa" not in places
+
+
+async def test_mydata_shows_what_is_kept_and_offers_deletion(world: Any) -> None:
+    cast = await staff_up(world)
+    named = await submit(cast.worker)
+    hidden = await submit_concern(cast.worker, anonymous=True)
+    mine = await cast.worker.send("/mydata")
+    text = text_of(mine)
+    assert "What we keep about you:" in text and "name: Lan Nguyễn" in text and named in text
+    assert hidden not in text and "Anonymous concerns are not linked to you" in text
+    assert "Delete my data" in options_of(mine)
+    staff = text_of(await cast.labour.send("/mydata"))
+    assert "Vai trò: đầu mối cơ quan – Sở Nội vụ" in staff
+
+
+async def test_purge_and_backup_from_the_command_line(tmp_path: Path) -> None:
+    async with open_world(tmp_path, "terminal") as world:
+        lan = world.person(900, language="en")
+        await submit(lan)
+        code = await submit_concern(lan)
+        await lan.send(f"/withdraw {code}")
+        await lan.choose("Yes, withdraw")
+        with new_session(world.engine) as session:
+            row = session.exec(select(Concern).where(Concern.tracking_code == code)).one()
+            row.updated_at = months_before(datetime.now(UTC), 30)
+            session.add(row)
+            session.commit()
+    store = f"sqlite:///{tmp_path}/kiennghi.db"
+    dry = kiennghi(tmp_path, "purge", "--older-than", "24", "--dry-run", DATABASE_URL=store)
+    assert dry.returncode == 0 and "1 concerns would lose who raised them" in dry.stdout, dry.stderr
+    with sqlite3.connect(tmp_path / "kiennghi.db") as db:
+        assert db.execute("SELECT count(*) FROM concern WHERE author_id IS NULL").fetchone()[0] == 0
+    done = kiennghi(tmp_path, "purge", "--older-than", "24", DATABASE_URL=store)
+    assert done.returncode == 0 and "1 concerns no longer name who raised them" in done.stdout
+    copy = tmp_path / "copy.db"
+    backup = kiennghi(tmp_path, "backup", str(copy), DATABASE_URL=store)
+    assert backup.returncode == 0, backup.stderr
+    with sqlite3.connect(copy) as db:
+        assert db.execute("SELECT count(*) FROM concern").fetchone()[0] == 2
+        assert db.execute("SELECT tracking_code FROM concern WHERE author_id IS NULL").fetchall() == [(code,)]
+    refused = kiennghi(tmp_path, "backup", str(copy), DATABASE_URL="postgresql+psycopg://u:p@localhost/kn")
+    assert refused.returncode == 2 and "pg_dump" in refused.stderr
