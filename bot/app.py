@@ -42,7 +42,7 @@ def build_policy(settings: Settings) -> Policy:
         flood_messages=settings.flood_messages, flood_window_seconds=settings.flood_window_seconds,
         daily_concern_limit=settings.daily_concern_limit, invitation_days=settings.invitation_days,
         default_deadline_days=settings.default_deadline_days, reopen_days=settings.reopen_days,
-        retention_months=settings.retention_months,
+        retention_months=settings.retention_months, reference_file=settings.reference_file,
         federation_vi=unicodedata.normalize("NFC", settings.federation_name), federation_en=settings.federation_name_en,
         reminders=ReminderPolicy(
             calendar=Calendar(extra_days_off=settings.extra_days_off), hour=settings.reminder_time,

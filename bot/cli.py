@@ -29,6 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     purge.add_argument("--older-than", dest="months", type=int, required=True, metavar="MONTHS",
                        help="concerns finished (closed, rejected, withdrawn) more than this many months ago")
     purge.add_argument("--dry-run", action="store_true", help="only say how many concerns would change")
+    reference = commands.add_parser("reference", help="the reference data (topics, places, agencies)")
+    reference.add_argument("action", choices=["reload"], help="reload: check REFERENCE_FILE and load it into the store")
     backup = commands.add_parser("backup", help="a consistent copy of the SQLite store, while the bot runs")
     backup.add_argument("path", help="the file to write the copy to")
     args = parser.parse_args(argv)
@@ -40,6 +42,8 @@ def main(argv: list[str] | None = None) -> int:
             return run_export(settings, args)
         if args.command == "purge":
             return run_purge(settings, args.months, dry_run=args.dry_run)
+        if args.command == "reference":
+            return run_reference_reload(settings)
         if args.command == "backup":
             return run_backup(settings, args.path)
         return run_shell(settings, args.as_role)
@@ -142,6 +146,20 @@ def run_purge(settings: Settings, months: int, *, dry_run: bool) -> int:
         return 0
     changed = anonymise_old_concerns(core.engine, retention_months=months)
     print(f"kiennghi: {changed} concerns no longer name who raised them")
+    return 0
+
+
+def run_reference_reload(settings: Settings) -> int:
+    """Check the reference file and make the store match it (a running bot then takes it with /reload)."""
+    from bot.app import build_core  # it loads the file into the store, or refuses it with the reason
+    from storage.db import new_session
+    from storage.reference import list_items
+
+    core = build_core(settings)
+    with new_session(core.engine) as session:
+        counts = {kind: len(list_items(kind, session=session)) for kind in ("category", "industrial_park",
+                                                                            "district", "agency")}
+    print("kiennghi: reference data loaded: " + ", ".join(f"{n} {kind}" for kind, n in counts.items()))
     return 0
 
 

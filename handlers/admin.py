@@ -12,7 +12,7 @@ from handlers.views import ROLE_LABELS, display_name, messenger_name, role_label
 from locales import N_
 from storage.models import Role
 from storage.people import list_staff, set_role
-from storage.reference import list_items
+from storage.reference import ReferenceError, list_items, read_reference_file, sync_reference
 
 log = logging.getLogger(__name__)
 router = Router("admin", roles=(Role.ADMIN,))
@@ -63,6 +63,21 @@ def remind(ctx: Context) -> None:
                   "{escalations} escalations, {digests} digests, {arrivals} notices of new concerns.",
                   stages=report.stages, overdue=report.overdue, agencies=len(report.agencies),
                   escalations=report.escalations, digests=report.digests, arrivals=report.arrivals))
+
+
+@router.command("reload")
+def reload_reference(ctx: Context) -> None:
+    """Read the reference data file again; an invalid one is refused with its reason, nothing changed."""
+    try:
+        data = read_reference_file(ctx.policy.reference_file)
+    except ReferenceError as exc:
+        ctx.say(ctx.t("The reference data file was not loaded: {reason}", reason=str(exc)[:300]))
+        return
+    sync_reference(data, session=ctx.session)
+    counts = {kind: len(list_items(kind, session=ctx.session, on=ctx.today()))
+              for kind in ("category", "industrial_park", "district", "agency")}
+    ctx.say(ctx.t("Reference data loaded: {category} topics, {industrial_park} industrial parks, {district} areas, "
+                  "{agency} agencies. Concerns that used removed entries keep their names.", **counts))
 
 
 @router.command("staff")

@@ -7,6 +7,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 from zoneinfo import ZoneInfo
 
@@ -143,6 +144,7 @@ class Policy:
     default_deadline_days: int = 30
     reopen_days: int = 30
     retention_months: int = 24
+    reference_file: Path | None = None  # None: the bundled reference data
     # Who holds the data and answers workers (Decree 13 asks the notice to name them).
     federation_vi: str = "Liên đoàn Lao động"
     federation_en: str = "Labour Federation"

@@ -166,7 +166,15 @@ def show_case(ctx: Context, concern: Concern) -> None:
                           to_status=status_label(ctx, h.to_status))
                     for h in history_of(concern, session=ctx.session)[-3:]]
     lines.append(ctx.t("History:") + "\n" + "\n".join(change_lines))
-    ctx.say("\n".join(lines), case_actions(ctx, concern), columns=2)
+    options = case_actions(ctx, concern)
+    if concern.status in (Status.NEW, Status.REOPENED, Status.ACCEPTED):
+        # The same problem raised again (40 workers, one unpaid overtime): one tap merges it.
+        for other, score in cases.similar_concerns(concern, session=ctx.session):
+            lines.append(ctx.t("Looks like {code} ({score}% similar): {text}", code=other.tracking_code, score=score,
+                               text=other.description[:80] or ctx.t("(voice note)")))
+            options.append(Option(Choice.command("merge", f"{concern.tracking_code} {other.tracking_code}"),
+                                  ctx.t("Merge into {code}", code=other.tracking_code)))
+    ctx.say("\n".join(lines), options, columns=2)
     files = attachments_of(concern, session=ctx.session)
     for number, item in enumerate(files, 1):
         caption = ctx.t("File {n} of {total} of {code}", n=number, total=len(files), code=concern.tracking_code)

@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from storage.models import (
+    OPEN_STATES,
     Attachment,
     CaseNote,
     Concern,
@@ -122,6 +123,17 @@ def find_concerns(words: list[str], *, place_codes: list[str], session: Session,
         return []
     query = select(Concern).where(found, col(Concern.status) != Status.DUPLICATE)
     return list(session.exec(query.order_by(col(Concern.created_at).desc(), col(Concern.id).desc()).limit(limit)))
+
+
+def merge_candidates(concern: Concern, *, session: Session, limit: int = 200) -> list[Concern]:
+    """Other concerns still being handled that share the topic, enterprise or place: where a duplicate may be."""
+    shared = [col(Concern.category_code) == concern.category_code]
+    if concern.enterprise:
+        shared.append(col(Concern.enterprise) == concern.enterprise)
+    if concern.place_code:
+        shared.append(col(Concern.place_code) == concern.place_code)
+    query = select(Concern).where(col(Concern.status).in_(OPEN_STATES), col(Concern.id) != concern.id, or_(*shared))
+    return list(session.exec(query.order_by(col(Concern.created_at).desc()).limit(limit)))
 
 
 def attachments_of(concern: Concern, *, session: Session) -> list[Attachment]:

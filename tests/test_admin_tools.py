@@ -12,10 +12,10 @@ from sqlmodel import select
 from bot.scheduler import months_before
 from storage.db import new_session
 from storage.models import Concern
-from tests.cast import staff_up, submit
+from tests.cast import concern, staff_up, submit
 from tests.chat import options_of, text_of
 from tests.conftest import open_world
-from tests.flows import submit_concern
+from tests.flows import onboard, submit_concern
 from tests.test_config_cli import kiennghi
 
 
@@ -81,3 +81,44 @@ async def test_purge_and_backup_from_the_command_line(tmp_path: Path) -> None:
         assert db.execute("SELECT tracking_code FROM concern WHERE author_id IS NULL").fetchall() == [(code,)]
     refused = kiennghi(tmp_path, "backup", str(copy), DATABASE_URL="postgresql+psycopg://u:p@localhost/kn")
     assert refused.returncode == 2 and "pg_dump" in refused.stderr
+
+
+async def test_a_case_offers_the_open_concerns_that_look_the_same_with_a_one_tap_merge(world: Any) -> None:
+    cast = await staff_up(world)
+    first = await submit(cast.worker)  # wages, Công ty TNHH Minh Phát, Đình Trám
+    second = world.person(30, "Hùng Vũ", language="en")
+    await onboard(second, "en")
+    same = await submit_concern(second, description="Cong ty chua tra luong lam them gio thang 6 cho cong nhan.")
+    other = await submit_concern(second, description="Nhà ăn ca không đảm bảo vệ sinh an toàn thực phẩm.")
+    case = await cast.officer.send(f"/case {same}")
+    assert f"Giống kiến nghị {first}" in text_of(case) and f"Gộp vào {first}" in options_of(case)
+    assert other not in text_of(case)
+    await cast.officer.choose(f"Gộp vào {first}")
+    assert concern(world, same).status == "duplicate" and concern(world, first).me_too == 2
+
+
+async def test_reload_takes_a_valid_file_and_refuses_a_broken_one_with_its_reason(tmp_path: Path) -> None:
+    bundled = Path(__file__).resolve().parent.parent / "storage" / "reference" / "bac_ninh.toml"
+    edited = tmp_path / "reference.toml"
+    edited.write_text(bundled.read_text("utf-8"), "utf-8")
+    async with open_world(tmp_path, "telegram", reference_file=edited) as world:
+        admin = world.person(1, "Hà Admin")
+        await admin.send("/start")
+        await admin.choose("Tiếng Việt")
+        edited.write_text(bundled.read_text("utf-8").replace('vi = "Sở Nội vụ"', 'vi = "Sở Nội vụ thành phố"'), "utf-8")
+        loaded = text_of(await admin.send("/reload"))
+        assert "Đã nạp dữ liệu danh mục: 13 lĩnh vực, 13 khu công nghiệp, 17 khu vực, 10 cơ quan" in loaded
+        assert "Sở Nội vụ thành phố (snv)" in text_of(await admin.send("/agencies"))
+        edited.write_text("[[agency]]\ncode = 'x'\n", "utf-8")
+        refused = text_of(await admin.send("/reload"))
+        assert "Chưa nạp dữ liệu danh mục" in refused and "REFERENCE_FILE" in refused
+        assert "Sở Nội vụ thành phố (snv)" in text_of(await admin.send("/agencies"))  # nothing changed
+
+
+def test_kiennghi_reference_reload_loads_a_file_or_names_what_is_wrong(tmp_path: Path) -> None:
+    loaded = kiennghi(tmp_path, "reference", "reload")
+    assert loaded.returncode == 0 and "13 category" in loaded.stdout and "10 agency" in loaded.stdout
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[[agency]]\ncode = 'x'\n", "utf-8")
+    refused = kiennghi(tmp_path, "reference", "reload", REFERENCE_FILE=str(broken))
+    assert refused.returncode == 2 and "REFERENCE_FILE" in refused.stderr and "Traceback" not in refused.stderr

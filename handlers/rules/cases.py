@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
+from rapidfuzz import fuzz
 from sqlmodel import Session
 
 from handlers.rules.lifecycle import ANSWERED_STATES, change_status
 from storage.cases import add_assignment, assignment_for, assignments_of, merged_authors, merged_into
-from storage.concerns import create_concern
+from storage.concerns import create_concern, merge_candidates
 from storage.models import (
     Assignment,
     AssignmentStatus,
@@ -20,7 +21,7 @@ from storage.models import (
     utcnow,
 )
 from storage.people import people_with_role
-from storage.reference import remember_enterprise
+from storage.reference import remember_enterprise, search_key
 
 
 def raise_concern(
@@ -121,6 +122,26 @@ def relay(concern: Concern, *, session: Session, now: datetime | None = None) ->
         assignment.relayed_at = now or utcnow()
         session.add(assignment)
     return fresh
+
+
+SIMILAR_AT = 60  # token-set similarity (0-100) from which two descriptions read as the same problem
+
+
+def similar_concerns(concern: Concern, *, session: Session, limit: int = 3) -> list[tuple[Concern, int]]:
+    """Up to `limit` open concerns that look like the same problem: same enterprise or place and similar
+    words (rapidfuzz's token-set ratio, accents and case ignored), the most similar first."""
+    words = search_key(concern.description)
+    if not words:
+        return []
+    scored = []
+    for other in merge_candidates(concern, session=session):
+        if not (other.enterprise and other.enterprise == concern.enterprise) and not (
+                other.place_code and other.place_code == concern.place_code):
+            continue
+        score = round(fuzz.token_set_ratio(words, search_key(other.description)))
+        if score >= SIMILAR_AT:
+            scored.append((other, score))
+    return sorted(scored, key=lambda pair: -pair[1])[:limit]
 
 
 def same_author(one: Concern, other: Concern, *, session: Session) -> bool:
