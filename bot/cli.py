@@ -29,6 +29,10 @@ def main(argv: list[str] | None = None) -> int:
     purge.add_argument("--older-than", dest="months", type=int, required=True, metavar="MONTHS",
                        help="concerns finished (closed, rejected, withdrawn) more than this many months ago")
     purge.add_argument("--dry-run", action="store_true", help="only say how many concerns would change")
+    imports = commands.add_parser("import", help="enter the concerns raised at a dialogue session from a spreadsheet")
+    imports.add_argument("file", help="an .xlsx or .csv file with the export's columns that apply")
+    imports.add_argument("--session", required=True, metavar="NAME", help="the dialogue session (its name or number)")
+    imports.add_argument("--skip-invalid", action="store_true", help="import the valid rows even if some are not")
     reference = commands.add_parser("reference", help="the reference data (topics, places, agencies)")
     reference.add_argument("action", choices=["reload"], help="reload: check REFERENCE_FILE and load it into the store")
     backup = commands.add_parser("backup", help="a consistent copy of the SQLite store, while the bot runs")
@@ -42,6 +46,8 @@ def main(argv: list[str] | None = None) -> int:
             return run_export(settings, args)
         if args.command == "purge":
             return run_purge(settings, args.months, dry_run=args.dry_run)
+        if args.command == "import":
+            return run_import(settings, args.file, args.session, skip_invalid=args.skip_invalid)
         if args.command == "reference":
             return run_reference_reload(settings)
         if args.command == "backup":
@@ -146,6 +152,53 @@ def run_purge(settings: Settings, months: int, *, dry_run: bool) -> int:
         return 0
     changed = anonymise_old_concerns(core.engine, retention_months=months)
     print(f"kiennghi: {changed} concerns no longer name who raised them")
+    return 0
+
+
+def run_import(settings: Settings, file: str, session_name: str, *, skip_invalid: bool) -> int:
+    """Check every row of the file, then store the valid ones as concerns of the session (none twice)."""
+    import unicodedata
+    from pathlib import Path
+
+    from sqlmodel import select
+
+    from bot.app import build_core
+    from handlers.rules.imports import check_rows, read_table, store_rows
+    from storage.db import new_session
+    from storage.models import DialogueSession
+
+    path = Path(file)
+    if path.suffix.lower() not in (".xlsx", ".csv") or not path.is_file():
+        raise SettingsError(f"Invalid file {file!r}: give an existing .xlsx or .csv file")
+    core = build_core(settings)
+    with new_session(core.engine) as session:
+        name = unicodedata.normalize("NFC", session_name.strip())
+        dialogue = session.exec(select(DialogueSession).where(DialogueSession.name == name)).first()
+        if dialogue is None and name.isdigit():
+            dialogue = session.get(DialogueSession, int(name))
+        if dialogue is None:
+            raise SettingsError(f"Invalid --session {session_name!r}: no dialogue session has this name or number "
+                                "(create it in chat with /session new)")
+        try:
+            rows, problems = check_rows(read_table(path), session=session)
+        except Exception as exc:  # an unreadable file: say what, not a traceback
+            raise SettingsError(f"Invalid file {file!r}: {exc}") from None
+        for problem in problems[:100]:
+            print(f"row {problem.row}, column {problem.column}: {problem.reason}", file=sys.stderr)
+        if problems and not skip_invalid:
+            print(f"kiennghi: {len(problems)} problems; nothing was imported (fix them, or use --skip-invalid)",
+                  file=sys.stderr)
+            return 1
+
+        def progress(done: int) -> None:
+            if done % 100 == 0 or done == len(rows):
+                print(f"\rkiennghi: {done}/{len(rows)} rows", end="", file=sys.stderr, flush=True)
+
+        stored = store_rows(rows, dialogue, session=session, progress=progress)
+        session.commit()
+    print(file=sys.stderr)  # ends the progress line
+    print(f"kiennghi: {stored} concerns imported into “{dialogue.name}”, "
+          f"{len(rows) - stored} already there, {len(problems)} rows skipped")
     return 0
 
 

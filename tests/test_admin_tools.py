@@ -11,7 +11,8 @@ from sqlmodel import select
 
 from bot.scheduler import months_before
 from storage.db import new_session
-from storage.models import Concern
+from storage.models import Concern, Person, Role
+from storage.people import set_role
 from tests.cast import concern, staff_up, submit
 from tests.chat import options_of, text_of
 from tests.conftest import open_world
@@ -122,3 +123,48 @@ def test_kiennghi_reference_reload_loads_a_file_or_names_what_is_wrong(tmp_path:
     broken.write_text("[[agency]]\ncode = 'x'\n", "utf-8")
     refused = kiennghi(tmp_path, "reference", "reload", REFERENCE_FILE=str(broken))
     assert refused.returncode == 2 and "REFERENCE_FILE" in refused.stderr and "Traceback" not in refused.stderr
+
+
+async def test_kiennghi_import_checks_every_row_first_and_never_imports_twice(tmp_path: Path) -> None:
+    from openpyxl import Workbook
+
+    async with open_world(tmp_path, "terminal") as world:
+        officer = world.person(2, "Minh")
+        await officer.send("/start")
+        await officer.choose("Tiếng Việt")
+        with new_session(world.engine) as session:  # the officer is made one directly: invitations are tested elsewhere
+            person = session.exec(select(Person).where(Person.external_id == "2")).one()
+            set_role(person, Role.OFFICER, None, session=session)
+            session.commit()
+        await officer.send("/session new")
+        await officer.send("Đối thoại công nhân 2026")
+        await officer.send("15/05/2026")
+        await officer.send("20/08/2099")
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["Tổng hợp ý kiến, kiến nghị, đề xuất của công nhân lao động"])
+    sheet.append(["STT", "Lĩnh vực", "Nội dung", "Doanh nghiệp", "Địa bàn", "Người nêu"])
+    sheet.append([1, "Tien luong, thuong", "Công ty chậm trả lương tháng 4 cho công nhân.", "Công ty A",
+                  "KCN Đình Trám", "Nguyễn Văn B"])
+    sheet.append([2, "Nhà ở, nhà trọ", "Ngắn", "", "Nơi không có", None])
+    sheet.append([3, "housing", "Thiếu nhà trọ giá rẻ gần khu công nghiệp.", "", "", None])
+    path = tmp_path / "hoi-nghi.xlsx"
+    book.save(path)
+    store = f"sqlite:///{tmp_path}/kiennghi.db"
+    refused = kiennghi(tmp_path, "import", str(path), "--session", "Đối thoại công nhân 2026", DATABASE_URL=store)
+    assert refused.returncode == 1 and "nothing was imported" in refused.stderr
+    assert "row 4, column Nội dung" in refused.stderr and "row 4, column Địa bàn" in refused.stderr
+    with sqlite3.connect(tmp_path / "kiennghi.db") as db:
+        assert db.execute("SELECT count(*) FROM concern").fetchone()[0] == 0
+    args = ("import", str(path), "--session", "Đối thoại công nhân 2026", "--skip-invalid")
+    first = kiennghi(tmp_path, *args, DATABASE_URL=store)
+    assert first.returncode == 0 and "2 concerns imported" in first.stdout, first.stderr
+    again = kiennghi(tmp_path, *args, DATABASE_URL=store)
+    assert "0 concerns imported" in again.stdout and "2 already there" in again.stdout
+    with sqlite3.connect(tmp_path / "kiennghi.db") as db:
+        rows = db.execute("SELECT category_code, place_code, author_id FROM concern ORDER BY id").fetchall()
+        assert rows == [("wages", "kcn_dinh_tram", None), ("housing", None, None)]
+        assert db.execute("SELECT speaker_name FROM concernorigin WHERE session_id IS NOT NULL "
+                          "ORDER BY concern_id").fetchall() == [("Nguyễn Văn B",), (None,)]
+    unknown = kiennghi(tmp_path, "import", str(path), "--session", "Không có", DATABASE_URL=store)
+    assert unknown.returncode == 2 and "--session" in unknown.stderr
