@@ -149,7 +149,7 @@ def history_of(concern: Concern, *, session: Session) -> list[StatusChange]:
 
 
 def unlink_author(author: Person, *, session: Session) -> None:
-    """Make a person's concerns and their history entries anonymous (on a deletion request)."""
+    """Make a person's concerns, history entries, notes and ratings anonymous (on a deletion request)."""
     for concern in session.exec(select(Concern).where(Concern.author_id == author.id)):
         concern.author_id = None
         concern.visibility = Visibility.ANONYMOUS
@@ -157,6 +157,13 @@ def unlink_author(author: Person, *, session: Session) -> None:
     for change in session.exec(select(StatusChange).where(StatusChange.actor_id == author.id)):
         change.actor_id = None
         session.add(change)
+    # Their replies to the union and their ratings stay, without them.
+    for note in session.exec(select(CaseNote).where(CaseNote.actor_id == author.id)):
+        note.actor_id = None
+        session.add(note)
+    for rating in session.exec(select(Rating).where(Rating.person_id == author.id)):
+        rating.person_id = None
+        session.add(rating)
 
 
 FINISHED = (Status.CLOSED, Status.REJECTED, Status.WITHDRAWN)

@@ -168,3 +168,27 @@ async def test_kiennghi_import_checks_every_row_first_and_never_imports_twice(tm
                           "ORDER BY concern_id").fetchall() == [("Nguyễn Văn B",), (None,)]
     unknown = kiennghi(tmp_path, "import", str(path), "--session", "Không có", DATABASE_URL=store)
     assert unknown.returncode == 2 and "--session" in unknown.stderr
+
+
+async def test_forget_leaves_no_identity_in_any_concern_table(world: Any) -> None:
+    cast = await staff_up(world)
+    code = await submit(cast.worker)
+    await cast.officer.send(f"/ask {code}")
+    await cast.officer.send("Công ty nào vậy?")
+    await world.deliver_outbox()
+    await cast.worker.send(f"/reply {code}")
+    await cast.worker.send("Công ty TNHH Minh Phát ạ.")
+    person_id = cast.worker.person_row().id
+    await cast.worker.send("/forget")
+    await cast.worker.choose("Delete my data")
+    with new_session(world.engine) as session:
+        connection = session.connection()
+        for table in ("concern", "statuschange", "casenote", "rating", "assignment", "concernorigin"):
+            for row in connection.exec_driver_sql(f"SELECT * FROM {table}").mappings():
+                for column, value in row.items():
+                    assert "Lan Nguyễn" not in str(value), (table, column)
+                    if column in ("author_id", "actor_id", "person_id", "entered_by"):
+                        assert value != person_id, (table, column)
+        person = session.get(Person, person_id)
+        assert person is not None and person.display_name == "" and person.locale is None
+    assert concern(world, code).description  # the concern stays, anonymous
