@@ -294,6 +294,8 @@ def privacy_notice(ctx: Context) -> str:
         "Personal data (Decree 13/2023/NĐ-CP)\n"
         "• The {federation} keeps your {messenger} name and account ID, your language and your concerns, "
         "to receive your concerns, pass them on and send you the answers.\n"
+        "• Photos and voice notes you send are kept with the concern (a copy, on Zalo), "
+        "for union officers to see and pass on.\n"
         "• Union officers see your name only if you allow it for that concern.\n"
         "• Agencies never see your name, but they read what you write: "
         "do not write your name or phone number in it if you want to stay unknown.\n"
