@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import unicodedata
-from collections.abc import Coroutine, Sequence
+from collections.abc import AsyncIterator, Coroutine, Sequence
+from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 import httpx
+from starlette.applications import Starlette
+from starlette.routing import Route
 from telegram import Update
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, TypeHandler
 from telegram.request import BaseRequest
@@ -15,11 +19,13 @@ from telegram.request import BaseRequest
 from bot.channels import Channel
 from bot.channels.telegram import PerChatOrder, TelegramChannel, error_handler, on_update
 from bot.channels.zalo import ZaloBotAPI, ZaloChannel
-from bot.config import Settings
+from bot.channels.zalo_oa import OATokens, Store, ZaloOAAPI, ZaloOAChannel
+from bot.config import Settings, SettingsError, load_settings
 from bot.host import Host
 from bot.polling import run_polling, stop_on_signals
 from bot.scheduler import start_scheduler
 from bot.sender import Limits, OutboxSender
+from bot.webhooks import zalo_oa_route, zalo_route
 from handlers import admin, agency, conferences, officer, reports, worker
 from handlers.core import Policy
 from handlers.dispatch import Core
@@ -29,6 +35,7 @@ from locales import Catalogs
 from storage.cases import cancel_stale
 from storage.db import create_db_engine, new_session
 from storage.reference import read_reference_file, sync_reference
+from storage.zalo_oa import seed_token
 
 # The routers, in the order their commands are looked up: staff roles first, then everyone's.
 ROUTERS = (admin.router, officer.router, conferences.router, reports.router, agency.router, worker.router)
@@ -113,10 +120,30 @@ def build_zalo_channel(settings: Settings, host: Host, *,
                        text_limit=settings.zalo_text_limit)
 
 
+def build_zalo_oa_channel(settings: Settings, host: Host, *,
+                          transport: httpx.AsyncBaseTransport | None = None) -> ZaloOAChannel:
+    """The Zalo Official Account channel; the first token pair comes from the settings (later ones
+    from the store), and the files people send are kept in FILES_DIR."""
+    if not settings.zalo_oa_configured or settings.zalo_oa_app_id is None or settings.zalo_oa_access_token is None:
+        raise SettingsError("Missing setting ZALO_OA_APP_ID, ZALO_OA_SECRET_KEY or ZALO_OA_ACCESS_TOKEN")
+    app_id = settings.zalo_oa_app_id.strip()
+    app_secret = settings.zalo_oa_app_secret.get_secret_value().strip() if settings.zalo_oa_app_secret else ""
+    refresh = settings.zalo_oa_refresh_token.get_secret_value().strip() if settings.zalo_oa_refresh_token else ""
+    with new_session(host.core.engine) as session:
+        seed_token(app_id, settings.zalo_oa_access_token.get_secret_value().strip(), refresh, session=session)
+    api = ZaloOAAPI(settings.zalo_oa_base_url, settings.zalo_oa_oauth_url, app_id, app_secret, transport=transport)
+    store = Store(host.core.engine, in_thread=store_threads(settings) > 0)
+    tokens = OATokens(api, store, app_id, can_renew=bool(app_secret and refresh))
+    return ZaloOAChannel(api, host, tokens, store, files_dir=settings.files_dir,
+                         max_file_bytes=settings.zalo_max_file_bytes, text_limit=settings.zalo_text_limit,
+                         window=timedelta(hours=settings.zalo_oa_window_hours))
+
+
 def build_sender(settings: Settings, core: Core, channels: Sequence[Channel]) -> OutboxSender:
     """The outbox sender within each messenger's limits, its store work in its own thread(s)."""
     limits = {"telegram": Limits(settings.telegram_messages_per_second, settings.telegram_chat_messages_per_second),
-              "zalo": Limits(settings.zalo_messages_per_second, settings.zalo_chat_messages_per_second)}
+              "zalo": Limits(settings.zalo_messages_per_second, settings.zalo_chat_messages_per_second),
+              "zalo_oa": Limits(settings.zalo_oa_messages_per_second, settings.zalo_chat_messages_per_second)}
     threads = 1 if settings.database_url.startswith("sqlite") else 4  # SQLite: one writer at a time
     return OutboxSender(core.engine, {channel.messenger: channel.deliver for channel in channels},
                         limits={c.messenger: limits[c.messenger] for c in channels if c.messenger in limits},
@@ -208,3 +235,47 @@ async def run_messengers(settings: Settings) -> None:
     finally:
         if zalo is not None:
             await zalo.close()
+
+
+def build_webhook_app(settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None) -> Starlette:
+    """The ASGI app for a web server (e.g. `uvicorn --factory`): the Zalo webhook endpoints that are
+    configured, the Bot Platform's at /zalo (ZALO_BOT_TOKEN and ZALO_WEBHOOK_SECRET) and the Official
+    Account's at /zalo-oa (ZALO_OA_*), with the outbox sender for their messengers and the scheduler
+    running from the app's start to its stop. `kiennghi run` may poll the other messengers beside it."""
+    core = build_core(settings)
+    host = Host(core, threads=store_threads(settings))
+    channels: list[ZaloChannel | ZaloOAChannel] = []
+    routes: list[Route] = []
+    if "zalo" in settings.messengers and settings.zalo_webhook_secret is not None:
+        zalo = build_zalo_channel(settings, host, transport=transport)
+        channels.append(zalo)
+        routes.append(zalo_route(zalo, settings.zalo_webhook_secret.get_secret_value()))
+    if settings.zalo_oa_configured and settings.zalo_oa_app_id and settings.zalo_oa_secret_key:
+        oa = build_zalo_oa_channel(settings, host, transport=transport)
+        channels.append(oa)
+        routes.append(zalo_oa_route(oa, settings.zalo_oa_app_id.strip(),
+                                    settings.zalo_oa_secret_key.get_secret_value().strip()))
+    if not channels:
+        core.engine.dispose()
+        raise SettingsError("Missing settings for the webhook endpoints: ZALO_OA_APP_ID, ZALO_OA_SECRET_KEY and "
+                            "ZALO_OA_ACCESS_TOKEN, or ZALO_BOT_TOKEN and ZALO_WEBHOOK_SECRET")
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        services = Services(settings, core, host, channels)
+        services.start()
+        app.state.services = services  # what runs beside the endpoints, for a health check or a test
+        try:
+            yield
+        finally:
+            await services.stop()
+            for channel in channels:
+                await channel.close()
+            core.engine.dispose()
+
+    return Starlette(routes=routes, lifespan=lifespan)
+
+
+def webhook_app() -> Starlette:
+    """`uvicorn --factory bot.app:webhook_app`: the webhook app, with the settings from the environment and `.env`."""
+    return build_webhook_app(load_settings())

@@ -35,6 +35,19 @@ class Settings(BaseSettings):
     zalo_text_limit: int = Field(2000, ge=100, le=100_000)  # characters per message; longer texts are split
     zalo_max_file_bytes: int = Field(10 * 1024 * 1024, ge=1)  # photos and voice notes larger are not kept
     files_dir: Path = Path("data/files")  # where files people send through Zalo are kept
+    # Zalo Official Account (OA API v3), a second Zalo mode served by the webhook app only. A person on
+    # the OA is another account than on the Bot Platform (messenger "zalo_oa").
+    zalo_oa_app_id: str | None = None
+    zalo_oa_secret_key: SecretStr | None = None  # the OA secret key: signs each webhook post
+    zalo_oa_app_secret: SecretStr | None = None  # the app's secret key: renews the access token
+    # The first token pair; the pairs that follow are kept in the store (a refresh token works once).
+    zalo_oa_access_token: SecretStr | None = None
+    zalo_oa_refresh_token: SecretStr | None = None
+    zalo_oa_base_url: str = "https://openapi.zalo.me"
+    zalo_oa_oauth_url: str = "https://oauth.zaloapp.com/v4/oa/access_token"
+    # The OA may write to a person only for a while after they last wrote (sources say 48 h or 7 days).
+    zalo_oa_window_hours: float = Field(48, gt=0)
+    zalo_oa_messages_per_second: float = Field(5, gt=0)  # said to be about 20/s, unsourced: kept lower
     database_url: str = "sqlite:///data/kiennghi.db"
     default_locale: Locale = "vi"
     timezone: str = "Asia/Ho_Chi_Minh"
@@ -142,7 +155,7 @@ class Settings(BaseSettings):
             raise ValueError("must be 8 to 256 characters")
         return value
 
-    @field_validator("zalo_base_url")
+    @field_validator("zalo_base_url", "zalo_oa_base_url", "zalo_oa_oauth_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
         if not value.startswith(("https://", "http://")):
@@ -154,6 +167,13 @@ class Settings(BaseSettings):
         """The messengers with a token: what `kiennghi run` serves."""
         tokens = {"telegram": self.telegram_bot_token, "zalo": self.zalo_bot_token}
         return [name for name, token in tokens.items() if token is not None and token.get_secret_value().strip()]
+
+    @property
+    def zalo_oa_configured(self) -> bool:
+        """Whether the Zalo OA mode has what it needs: the app id, the OA secret key and an access token."""
+        secrets = (self.zalo_oa_secret_key, self.zalo_oa_access_token)
+        return bool((self.zalo_oa_app_id or "").strip()) and all(
+            secret is not None and secret.get_secret_value().strip() for secret in secrets)
 
     @property
     def zone(self) -> ZoneInfo:

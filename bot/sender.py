@@ -13,6 +13,9 @@
 - **Errors.** A 429 waits and tries again (not a failed attempt); network errors, 5xx and
   timeouts are retried with back-off; a 403 marks the account unreachable and the message
   failed; a message that keeps failing ends failed, with its reason.
+- **Waiting for the person.** A message the messenger takes only after its person writes again
+  (Zalo OA's messaging window) is "waiting": no failed attempt, shown in /undelivered, and due
+  again as soon as the person writes (`storage.outbox.note_wrote`).
 - **Typed choices.** On messengers without buttons (`typed_choices`: Zalo, the terminal) a
   delivered message's choices become its chat's current ones, in the commit that records it
   sent, unless the chat is in a dialog: typing "1" then picks the first.
@@ -40,6 +43,7 @@ from storage.dialogs import offer_choices
 from storage.models import OutboxMessage, row_id, utcnow
 from storage.outbox import (
     FAILED,
+    PENDING,
     claim_for_sending,
     drop_receipts,
     due_heads,
@@ -51,6 +55,7 @@ from storage.outbox import (
     record_sent,
     record_unreachable,
     record_wait,
+    record_waiting,
     waiting_for_chat,
 )
 
@@ -324,6 +329,7 @@ class OutboxSender:
         message_id = row_id(message)
         while True:
             claim = True
+            started = utcnow()
 
             async def pace() -> None:
                 nonlocal claim
@@ -359,6 +365,12 @@ class OutboxSender:
                 if wait > MAX_INLINE_WAIT:
                     return False  # a later pass sends it, when it is due
                 continue  # pace() waits for the chat, then claims it again
+            if delivery.until_person_writes:
+                status = await self._settle(record_waiting, message_id, error, since=started, rest=rest)
+                if status == PENDING:  # the person wrote during the attempt: try again at once
+                    continue
+                log.info("outbox message %s waits until its person writes again (%s)", message_id, error)
+                return True  # the chat's later messages are tried (they usually wait too)
             if delivery.unreachable:
                 await self._store(record_unreachable, message.messenger, message.chat_id, error)
             retry_at = utcnow() + timedelta(seconds=self._retry_delay(message.attempts + 1))

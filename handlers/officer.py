@@ -43,7 +43,7 @@ from storage.models import (
     Role,
     Status,
 )
-from storage.outbox import UNCERTAIN, undelivered_messages
+from storage.outbox import UNCERTAIN, WAITING, undelivered_messages
 from storage.reference import get_item, list_items, search_key
 from storage.sessions import origin_of
 
@@ -702,8 +702,9 @@ def undelivered(ctx: Context) -> None:
                      messenger=messenger_name(message.messenger), chat=message.chat_id, error=error,
                      text=message.text[:80] + ("…" if len(message.text) > 80 else ""))
 
-    failed = [m for m in messages if m.status != UNCERTAIN]
+    failed = [m for m in messages if m.status not in (UNCERTAIN, WAITING)]
     uncertain = [m for m in messages if m.status == UNCERTAIN]
+    waiting = [m for m in messages if m.status == WAITING]
     lines = []
     if failed:
         lines.append(ctx.t("Messages that could not be delivered (newest first):"))
@@ -713,4 +714,9 @@ def undelivered(ctx: Context) -> None:
         lines.append(ctx.t("Possibly sent: the bot stopped while sending these, so they were not sent again. "
                            "Ask the person whether they got them (newest first):"))
         lines.extend(line(m, ctx.t("possibly sent")) for m in uncertain)
+    if waiting:
+        lines.extend([""] if lines else [])
+        lines.append(ctx.t("Waiting until the person writes to the bot again (Zalo lets an official account "
+                           "write only then); they go out at once then (newest first):"))
+        lines.extend(line(m, ctx.t("waiting")) for m in waiting)
     ctx.say("\n".join(lines))

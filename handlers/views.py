@@ -170,7 +170,7 @@ def worker_actions(ctx: Context, concern: Concern) -> list[Option]:
     return options
 
 
-MESSENGER_NAMES = {"telegram": "Telegram", "zalo": "Zalo", "terminal": "Terminal"}
+MESSENGER_NAMES = {"telegram": "Telegram", "zalo": "Zalo", "zalo_oa": "Zalo OA", "terminal": "Terminal"}
 # Common delivery errors, in words an officer understands; checked in order, by a fragment of the error.
 DELIVERY_ERRORS = [
     ("blocked by the user", N_("the person has blocked the bot")),

@@ -322,7 +322,8 @@ class OutboxMessage(SQLModel, table=True):
 
     pending → sending (committed just before the call to the messenger) → sent; failed when it
     cannot be delivered; uncertain when the process died during the send (possibly delivered:
-    never sent again on its own)."""
+    never sent again on its own); waiting when the messenger takes it only after the person writes
+    again (Zalo OA's window), pending again when they do."""
 
     # The sender sends a chat's messages in order: it looks up the earlier ones of the same chat.
     __table_args__ = (Index("ix_outboxmessage_chat_status", "messenger", "chat_id", "status", "id"),
@@ -335,7 +336,7 @@ class OutboxMessage(SQLModel, table=True):
     options: str = Field(default="[]")
     file_id: str | None = Field(default=None, max_length=256)
     file_kind: str | None = Field(default=None, max_length=16)
-    status: str = Field(default="pending", max_length=16, index=True)  # pending|sending|sent|failed|uncertain
+    status: str = Field(default="pending", max_length=16, index=True)  # pending|sending|sent|failed|uncertain|waiting
     attempts: int = 0
     last_error: str | None = Field(default=None, max_length=500)
     next_attempt_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
@@ -353,3 +354,29 @@ class Unreachable(SQLModel, table=True):
     chat_id: str = Field(primary_key=True, max_length=64)
     reason: str = Field(max_length=500)
     since: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class LastWrote(SQLModel, table=True):
+    """When a person last wrote to the bot, on a messenger that lets the bot write only for a while
+    after that (Zalo OA's messaging window); messages waiting for it go out when they write again."""
+
+    messenger: str = Field(primary_key=True, max_length=16)
+    chat_id: str = Field(primary_key=True, max_length=64)
+    at: datetime = Field(sa_type=UTCDateTime)
+
+
+class ZaloOAToken(SQLModel, table=True):
+    """The Zalo OA's current token pair, one row per app: the access token (about 25 h) and the
+    refresh token (about 3 months, usable ONCE), renewed before the access token expires.
+
+    `version` grows with each new pair; `renewing_until` is a lease taken (by a conditional update)
+    before the refresh token is spent, so that two processes never both spend it."""
+
+    app_id: str = Field(primary_key=True, max_length=64)
+    access_token: str = Field(max_length=2000)
+    refresh_token: str = Field(default="", max_length=2000)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    version: int = 1
+    renewing_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    seed: str = Field(max_length=64)  # a hash of the pair from the settings this row started from
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -6,15 +6,19 @@ import json
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, exists, insert, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
-from storage.models import OutboxMessage, Person, Receipt, Unreachable, utcnow
+from storage.models import LastWrote, OutboxMessage, Person, Receipt, Unreachable, utcnow
 
 MAX_ATTEMPTS = 10
 # An outbox message's status: waiting (or waiting to be retried), being sent (committed just before
 # the call to the messenger), delivered, given up, or possibly delivered by a process that died.
 PENDING, SENDING, SENT, FAILED, UNCERTAIN = "pending", "sending", "sent", "failed", "uncertain"
+# Held until its person writes again: the messenger lets the bot write only for a while after a
+# person's last message (Zalo OA). Not a failure; it goes out when they write (see note_wrote).
+WAITING = "waiting"
 
 
 def enqueue(
@@ -162,6 +166,62 @@ def record_wait(message_id: int, error: str, *, session: Session, until: datetim
     session.commit()
 
 
+def record_waiting(message_id: int, error: str, *, session: Session, since: datetime,
+                   rest: tuple[str, bool] | None = None) -> str:
+    """The messenger takes this message only after its person writes again: it waits for that (not a
+    failed attempt), unless they wrote after `since` (the attempt began): then it is due again now.
+    The new status."""
+    message = session.get(OutboxMessage, message_id)
+    if message is None or message.status not in (PENDING, SENDING):
+        return message.status if message is not None else FAILED
+    message.status = WAITING
+    message.last_error = error[:500]
+    _keep_rest(message, rest)
+    session.add(message)
+    session.flush()  # written before the check: note_wrote, running meanwhile, then releases it
+    # Locked (PostgreSQL): a note_wrote under way finishes first, and its news is read here.
+    wrote = session.get(LastWrote, (message.messenger, message.chat_id), with_for_update=True,
+                        populate_existing=True)
+    if wrote is not None and wrote.at > since:
+        message.status = PENDING
+        message.next_attempt_at = utcnow()
+        session.add(message)
+    session.commit()
+    return message.status
+
+
+def note_wrote(messenger: str, chat_id: str, *, session: Session, at: datetime | None = None) -> int:
+    """A person wrote to the bot: remember when, and make their waiting messages due now, in one
+    commit. How many messages were released."""
+    at = at or utcnow()
+    for attempt in range(2):
+        try:
+            known = session.get(LastWrote, (messenger, chat_id), with_for_update=True, populate_existing=True)
+            if known is None:
+                session.add(LastWrote(messenger=messenger, chat_id=chat_id, at=at))
+            elif at > known.at:
+                known.at = at
+                session.add(known)
+            session.flush()
+            released = session.execute(update(OutboxMessage).where(
+                col(OutboxMessage.messenger) == messenger, col(OutboxMessage.chat_id) == chat_id,
+                col(OutboxMessage.status) == WAITING,
+            ).values(status=PENDING, next_attempt_at=utcnow()).returning(col(OutboxMessage.id))).all()
+            session.commit()
+            return len(released)
+        except IntegrityError:  # another process wrote the chat's first row at the same moment
+            session.rollback()
+            if attempt:
+                raise
+    return 0
+
+
+def last_wrote(messenger: str, chat_id: str, *, session: Session) -> datetime | None:
+    """When this person last wrote to the bot, if it was noted (see note_wrote)."""
+    known = session.get(LastWrote, (messenger, chat_id))
+    return known.at if known is not None else None
+
+
 def _keep_rest(message: OutboxMessage, rest: tuple[str, bool] | None) -> None:
     """Keep only what was not delivered, so that a retry (even after a restart) repeats nothing."""
     if rest is None:
@@ -249,6 +309,7 @@ def messages_of(receipt: Receipt) -> list[OutboxMessage]:
 
 
 def undelivered_messages(*, session: Session, limit: int = 20) -> list[OutboxMessage]:
-    """Messages given up on ("failed") or possibly sent ("uncertain"), newest first, for officers to see."""
-    query = select(OutboxMessage).where(col(OutboxMessage.status).in_((FAILED, UNCERTAIN)))
+    """Messages given up on ("failed"), possibly sent ("uncertain") or held until their person writes
+    again ("waiting", its reason in `last_error`), newest first, for officers to see."""
+    query = select(OutboxMessage).where(col(OutboxMessage.status).in_((FAILED, UNCERTAIN, WAITING)))
     return list(session.exec(query.order_by(col(OutboxMessage.id).desc()).limit(limit)))

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import bindparam, func
 from sqlmodel import Session, col, select
 
-from storage.models import CaseNote, DialogState, Person, Rating, Role, utcnow
+from storage.models import CaseNote, DialogState, LastWrote, Person, Rating, Role, utcnow
 
 STAFF_ROLES = (Role.ADMIN, Role.OFFICER, Role.AGENCY)
 
@@ -99,9 +99,10 @@ def forget_person(person: Person, *, session: Session) -> None:
     from storage.concerns import unlink_author
 
     unlink_author(person, session=session)
-    state = session.get(DialogState, (person.messenger, person.chat_id))
-    if state is not None:
-        session.delete(state)
+    for row in (session.get(DialogState, (person.messenger, person.chat_id)),
+                session.get(LastWrote, (person.messenger, person.chat_id))):  # when they last wrote: gone too
+        if row is not None:
+            session.delete(row)
     person.display_name = ""
     person.consent_at = None
     person.locale = None

@@ -31,6 +31,9 @@ class Delivery(NamedTuple):
     retry_after: float | None = None  # the messenger's flood limit: try again after this many seconds
     unreachable: bool = False  # the person blocked the bot, or the account is gone
     rest: Rest | None = None  # part of the message was delivered: only this is left to send
+    # The messenger takes the message only after the person writes again (Zalo OA's messaging window):
+    # it waits for that, not counted as a failure.
+    until_person_writes: bool = False
 
 
 class Channel(Protocol):

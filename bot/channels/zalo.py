@@ -18,6 +18,7 @@ import os
 import re
 import unicodedata
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -171,6 +172,69 @@ def with_choices(pieces: list[str], choices: list[str], limit: int) -> list[str]
     return pieces
 
 
+class InTurn:
+    """Runs each chat's work one piece at a time, in the order it came; chats run concurrently."""
+
+    def __init__(self) -> None:
+        self._chains: dict[str, asyncio.Future[None]] = {}
+
+    async def run(self, chat_id: str, work: Callable[[], Awaitable[None]]) -> None:
+        """Await `work()` after the chat's earlier work has finished (however it ended)."""
+        previous = self._chains.get(chat_id)
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._chains[chat_id] = done
+        try:
+            if previous is not None:
+                await asyncio.shield(previous)
+            await work()
+        finally:
+            done.set_result(None)
+            if self._chains.get(chat_id) is done:
+                del self._chains[chat_id]
+
+
+async def fetch_file(http: httpx.AsyncClient, url: str, *, files_dir: Path, max_bytes: int, chat_id: str) -> int | None:
+    """Fetch a photo or voice note a person sent into `files_dir` under its content's hash; its size.
+
+    None when it is too large or cannot be fetched: the message still counts (with the URL), and
+    the log says why. The URL is not logged: it opens a person's file."""
+    if not url.startswith(("https://", "http://")):
+        log.warning("a file from Zalo chat %s has no web address; not kept", chat_id)
+        return None
+    files_dir.mkdir(parents=True, exist_ok=True)
+    partial = files_dir / f".part-{uuid.uuid4().hex}"
+    digest = hashlib.sha256()
+    size = 0
+    try:
+        async with asyncio.timeout(DOWNLOAD_TIMEOUT):
+            async with http.stream("GET", url, follow_redirects=True) as response:
+                if response.status_code != 200:
+                    log.warning("a file from Zalo chat %s could not be fetched (HTTP %s); not kept",
+                                chat_id, response.status_code)
+                    return None
+                declared = response.headers.get("content-length", "")
+                if declared.isdigit() and int(declared) > max_bytes:
+                    log.warning("a file from Zalo chat %s is larger than ZALO_MAX_FILE_BYTES (%s bytes); "
+                                "not kept", chat_id, declared)
+                    return None
+                with partial.open("wb") as out:
+                    async for chunk in response.aiter_bytes():
+                        size += len(chunk)
+                        if size > max_bytes:
+                            log.warning("a file from Zalo chat %s is larger than ZALO_MAX_FILE_BYTES; not kept",
+                                        chat_id)
+                            return None
+                        digest.update(chunk)
+                        out.write(chunk)
+        os.replace(partial, files_dir / (digest.hexdigest() + _suffix(url)))
+        return size
+    except (httpx.HTTPError, TimeoutError, OSError) as exc:
+        log.warning("a file from Zalo chat %s could not be fetched (%s); not kept", chat_id, type(exc).__name__)
+        return None
+    finally:
+        partial.unlink(missing_ok=True)
+
+
 def _photo_url(attachment: Attachment | None) -> str | None:
     """The URL of a photo Zalo can send (sendPhoto takes a URL, not an uploaded file)."""
     if attachment is not None and attachment.kind == "photo" and attachment.file_id.startswith(("https://", "http://")):
@@ -191,27 +255,17 @@ class ZaloChannel:
         self.files_dir = Path(files_dir)
         self.max_file_bytes = max_file_bytes
         self.text_limit = text_limit
-        self._chains: dict[str, asyncio.Future[None]] = {}
+        self._turns = InTurn()
         self._groups_told: set[str] = set()
         self._prepared = False
 
     # ---- incoming ---------------------------------------------------------------------------
     async def receive(self, update: dict[str, Any]) -> None:
         """Handle one update after the earlier ones of its chat (from polling or the webhook)."""
-        chat_id = _ids(update)[0]
-        previous = self._chains.get(chat_id)
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._chains[chat_id] = done
         try:
-            if previous is not None:
-                await asyncio.shield(previous)
-            await self.handle(update)
+            await self._turns.run(_ids(update)[0], lambda: self.handle(update))
         except Exception:  # one update's failure must not stop the poll or the next update
             log.exception("error while handling Zalo update %s", update_key(update))
-        finally:
-            done.set_result(None)
-            if self._chains.get(chat_id) is done:
-                del self._chains[chat_id]
 
     async def handle(self, update: dict[str, Any]) -> None:
         """Normalise an update, let the core decide, send the replies."""
@@ -258,45 +312,10 @@ class ZaloChannel:
                         text=text, attachment=attachment, update_key=update_key(update))
 
     async def keep_file(self, url: str, chat_id: str) -> int | None:
-        """Fetch a photo or voice note into FILES_DIR under its content's hash; its size in bytes.
-
-        None when it is too large or cannot be fetched: the message still counts (with the URL),
-        and the log says why. The URL is not logged: it opens a person's file."""
-        if not url.startswith(("https://", "http://")):
-            log.warning("a file from Zalo chat %s has no web address; not kept", chat_id)
-            return None
-        self.files_dir.mkdir(parents=True, exist_ok=True)
-        partial = self.files_dir / f".part-{uuid.uuid4().hex}"
-        digest = hashlib.sha256()
-        size = 0
-        try:
-            async with asyncio.timeout(DOWNLOAD_TIMEOUT):
-                async with self.api.http.stream("GET", url, follow_redirects=True) as response:
-                    if response.status_code != 200:
-                        log.warning("a file from Zalo chat %s could not be fetched (HTTP %s); not kept",
-                                    chat_id, response.status_code)
-                        return None
-                    declared = response.headers.get("content-length", "")
-                    if declared.isdigit() and int(declared) > self.max_file_bytes:
-                        log.warning("a file from Zalo chat %s is larger than ZALO_MAX_FILE_BYTES (%s bytes); "
-                                    "not kept", chat_id, declared)
-                        return None
-                    with partial.open("wb") as out:
-                        async for chunk in response.aiter_bytes():
-                            size += len(chunk)
-                            if size > self.max_file_bytes:
-                                log.warning("a file from Zalo chat %s is larger than ZALO_MAX_FILE_BYTES; not kept",
-                                            chat_id)
-                                return None
-                            digest.update(chunk)
-                            out.write(chunk)
-            os.replace(partial, self.files_dir / (digest.hexdigest() + _suffix(url)))
-            return size
-        except (httpx.HTTPError, TimeoutError, OSError) as exc:
-            log.warning("a file from Zalo chat %s could not be fetched (%s); not kept", chat_id, type(exc).__name__)
-            return None
-        finally:
-            partial.unlink(missing_ok=True)
+        """Fetch a photo or voice note into FILES_DIR under its content's hash; its size in bytes
+        (None when it is too large or cannot be fetched; see fetch_file)."""
+        return await fetch_file(self.api.http, url, files_dir=self.files_dir, max_bytes=self.max_file_bytes,
+                                chat_id=chat_id)
 
     async def _tell_group(self, chat_id: str) -> None:
         if chat_id in self._groups_told:
