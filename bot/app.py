@@ -170,7 +170,7 @@ class Services:
         self.scheduler = start_scheduler(
             self.core.engine, self.sender, interval_seconds=settings.outbox_interval_seconds,
             keep_sent_days=settings.outbox_keep_days, core=self.core, sweep_seconds=settings.sweep_seconds,
-            retention_months=self.core.policy.retention_months)
+            retention_months=self.core.policy.retention_months, files_dir=settings.files_dir)
         self.sender_task = asyncio.create_task(sender_run or self.sender.run())
         self.host.on_queued = self.sender.kick
 

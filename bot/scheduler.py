@@ -6,15 +6,17 @@ import asyncio
 import logging
 from calendar import monthrange
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
+from bot.channels.zalo import remove_unlinked_copies
 from bot.sender import OutboxSender
 from handlers.dispatch import Core
 from handlers.rules.reminders import SweepReport, sweep
-from storage.concerns import anonymise_finished
+from storage.concerns import anonymise_finished, attachment_addresses
 from storage.db import new_session
 from storage.dialogs import prune_processed_updates
 from storage.models import utcnow
@@ -61,9 +63,18 @@ def anonymise_old_concerns(engine: Engine, *, retention_months: int, now: dateti
             return total
 
 
+def remove_unlinked_files(engine: Engine, files_dir: Path) -> int:
+    """Delete kept copies of Zalo files whose attachment is gone (a deletion request, the retention job)."""
+    with new_session(engine) as session:
+        linked = attachment_addresses(("zalo", "zalo_oa"), session=session)
+    # A week's grace: a file sent in a dialog still in progress has no attachment row yet.
+    return remove_unlinked_copies(files_dir, linked, older_than=timedelta(days=7))
+
+
 def start_scheduler(engine: Engine, sender: OutboxSender, *, interval_seconds: float,
                     keep_sent_days: int = 30, core: Core | None = None,
-                    sweep_seconds: float = 60, retention_months: int = 24) -> AsyncIOScheduler:
+                    sweep_seconds: float = 60, retention_months: int = 24,
+                    files_dir: Path | None = None) -> AsyncIOScheduler:
     """Start the jobs on the running event loop."""
     scheduler = AsyncIOScheduler(timezone="UTC")
     if core is not None:
@@ -101,6 +112,8 @@ def start_scheduler(engine: Engine, sender: OutboxSender, *, interval_seconds: f
     def retention() -> None:
         # The privacy notice promises this: names leave finished concerns after the retention period.
         changed = anonymise_old_concerns(engine, retention_months=retention_months)
+        if files_dir is not None:
+            remove_unlinked_files(engine, files_dir)
         if changed:
             log.info("removed the authors of %d concerns finished over %d months ago", changed, retention_months)
 

@@ -136,6 +136,12 @@ def merge_candidates(concern: Concern, *, session: Session, limit: int = 200) ->
     return list(session.exec(query.order_by(col(Concern.created_at).desc()).limit(limit)))
 
 
+def attachment_addresses(messengers: tuple[str, ...], *, session: Session) -> set[str]:
+    """The file ids (web addresses, for Zalo) of the attachments still kept from these messengers."""
+    query = select(Attachment.file_id).where(col(Attachment.messenger).in_(messengers))
+    return set(session.exec(query))
+
+
 def attachments_of(concern: Concern, *, session: Session) -> list[Attachment]:
     """A concern's attachments, in the order they were sent."""
     query = select(Attachment).where(Attachment.concern_id == concern.id)

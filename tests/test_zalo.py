@@ -5,9 +5,9 @@ scenarios (tests/test_*.py with the `world` fixture) run over Zalo too; these ar
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +16,18 @@ import pytest
 from sqlmodel import select
 
 from bot.app import build_sender, build_zalo_channel
-from bot.channels.zalo import ZaloBotAPI, ZaloError, failed_delivery, unwrap, updates_in, with_choices
+from bot.channels.zalo import (
+    ZaloBotAPI,
+    ZaloError,
+    failed_delivery,
+    local_copy_name,
+    unwrap,
+    updates_in,
+    with_choices,
+)
 from bot.config import SettingsError, load_settings
 from bot.host import Host
+from bot.scheduler import remove_unlinked_files
 from bot.webhooks import SECRET_HEADER, zalo_webhook_app
 from storage.db import new_session
 from storage.models import Attachment, Concern, DialogState, OutboxMessage, Person, ProcessedUpdate, Unreachable
@@ -143,17 +152,27 @@ def test_choices_go_with_the_last_piece_or_after_it() -> None:
 
 # ---- what Zalo sends that is not text ------------------------------------------------------------
 
-async def test_a_photo_is_kept_under_its_content_hash_and_stored_with_its_url(zalo: ZaloWorld, tmp_path: Path) -> None:
+async def test_a_photo_is_kept_and_goes_when_its_attachment_goes(zalo: ZaloWorld, tmp_path: Path) -> None:
     lan = zalo.person(904)
     await onboard(lan, "en")
     await reach_summary(lan, photos=["payslip.jpg"])
     await lan.choose("Send")
     content = b"\x89" * 54321  # what ZaloChat.send_photo serves
-    kept = tmp_path / "files" / (hashlib.sha256(content).hexdigest() + ".jpg")
+    url = zalo.fake.file_url("payslip.jpg")
+    kept = tmp_path / "files" / local_copy_name(url)
     assert kept.read_bytes() == content
     assert [p.name for p in (tmp_path / "files").iterdir()] == [kept.name]  # no partial file left
     assert [(a.file_id, a.kind, a.size, a.messenger) for a in rows(zalo.engine, Attachment)] == [
-        (zalo.fake.file_url("payslip.jpg"), "photo", 54321, "zalo")]
+        (url, "photo", 54321, "zalo")]
+    # While its attachment is kept, so is the copy; once the attachment is gone (retention), the copy goes.
+    assert remove_unlinked_files(zalo.engine, tmp_path / "files") == 0
+    os.utime(kept, (0, 0))  # older than the week's grace for dialogs in progress
+    assert remove_unlinked_files(zalo.engine, tmp_path / "files") == 0 and kept.exists()
+    with new_session(zalo.engine) as session:
+        for attachment in session.exec(select(Attachment)):
+            session.delete(attachment)
+        session.commit()
+    assert remove_unlinked_files(zalo.engine, tmp_path / "files") == 1 and not kept.exists()
 
 
 async def test_a_photo_too_large_or_gone_still_counts_with_its_url(

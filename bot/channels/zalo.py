@@ -16,10 +16,12 @@ import hashlib
 import logging
 import os
 import re
+import time
 import unicodedata
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
@@ -193,8 +195,28 @@ class InTurn:
                 del self._chains[chat_id]
 
 
+def local_copy_name(url: str) -> str:
+    """The file name of the kept copy of a file sent by its address: found again from the attachment
+    that holds the address, so it goes when the attachment goes (deleted data, retention)."""
+    return hashlib.sha256(url.encode()).hexdigest() + _suffix(url)
+
+
+def remove_unlinked_copies(files_dir: Path, linked: set[str], *, older_than: timedelta) -> int:
+    """Delete kept copies that no attachment holds any more (and that no dialog in progress may still use)."""
+    if not files_dir.is_dir():
+        return 0
+    names = {local_copy_name(url) for url in linked}
+    cutoff = time.time() - older_than.total_seconds()
+    removed = 0
+    for path in files_dir.iterdir():
+        if path.is_file() and path.name not in names and path.stat().st_mtime < cutoff:
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
 async def fetch_file(http: httpx.AsyncClient, url: str, *, files_dir: Path, max_bytes: int, chat_id: str) -> int | None:
-    """Fetch a photo or voice note a person sent into `files_dir` under its content's hash; its size.
+    """Fetch a photo or voice note a person sent into `files_dir`, named after its address; its size.
 
     None when it is too large or cannot be fetched: the message still counts (with the URL), and
     the log says why. The URL is not logged: it opens a person's file."""
@@ -203,7 +225,6 @@ async def fetch_file(http: httpx.AsyncClient, url: str, *, files_dir: Path, max_
         return None
     files_dir.mkdir(parents=True, exist_ok=True)
     partial = files_dir / f".part-{uuid.uuid4().hex}"
-    digest = hashlib.sha256()
     size = 0
     try:
         async with asyncio.timeout(DOWNLOAD_TIMEOUT):
@@ -224,9 +245,8 @@ async def fetch_file(http: httpx.AsyncClient, url: str, *, files_dir: Path, max_
                             log.warning("a file from Zalo chat %s is larger than ZALO_MAX_FILE_BYTES; not kept",
                                         chat_id)
                             return None
-                        digest.update(chunk)
                         out.write(chunk)
-        os.replace(partial, files_dir / (digest.hexdigest() + _suffix(url)))
+        os.replace(partial, files_dir / local_copy_name(url))
         return size
     except (httpx.HTTPError, TimeoutError, OSError) as exc:
         log.warning("a file from Zalo chat %s could not be fetched (%s); not kept", chat_id, type(exc).__name__)
