@@ -44,6 +44,7 @@ def create_schema(engine: Engine) -> None:
     """Create missing tables, and the columns and indexes added since an existing table was made."""
     SQLModel.metadata.create_all(engine)
     add_missing_columns(engine)
+    widen_text_columns(engine)
     for table in SQLModel.metadata.sorted_tables:
         for index in table.indexes:
             index.create(engine, checkfirst=True)
@@ -69,6 +70,23 @@ def add_missing_columns(engine: Engine) -> None:
             except DBAPIError:
                 if column.name not in _column_names(engine, table.name):  # not added by a process starting too
                     raise
+
+
+def widen_text_columns(engine: Engine) -> None:
+    """Let an existing PostgreSQL table's text columns hold what their models now allow (SQLite does not
+    enforce lengths). Only ever widens: a shorter model would need data moved by hand."""
+    if engine.dialect.name != "postgresql":
+        return
+    for table in SQLModel.metadata.sorted_tables:
+        stored = {c["name"]: getattr(c["type"], "length", None) for c in inspect(engine).get_columns(table.name)}
+        for column in table.columns:
+            wanted, present = getattr(column.type, "length", None), stored.get(column.name)
+            if wanted and present and present < wanted:
+                prepare = engine.dialect.identifier_preparer
+                with engine.begin() as connection:
+                    connection.exec_driver_sql(
+                        f"ALTER TABLE {prepare.quote(table.name)} ALTER COLUMN {prepare.quote(column.name)} "
+                        f"TYPE VARCHAR({wanted})")
 
 
 def _column_names(engine: Engine, table: str) -> set[str]:

@@ -9,6 +9,9 @@ from typing import Any
 from sqlalchemy import DateTime, Index, String, TypeDecorator, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+# A messenger's file id, or a file's web address (Zalo's signed addresses can be long).
+FILE_ID_LENGTH = 2048
+
 
 class Status(StrEnum):
     """Where a concern is in its lifecycle (stored as these strings)."""
@@ -181,7 +184,7 @@ class Attachment(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     concern_id: int = Field(foreign_key="concern.id", index=True)
     messenger: str = Field(max_length=16)
-    file_id: str = Field(max_length=256)
+    file_id: str = Field(max_length=FILE_ID_LENGTH)
     kind: str = Field(max_length=16)
     size: int | None = None
 
@@ -227,7 +230,7 @@ class Assignment(SQLModel, table=True):
     deadline: date
     status: AssignmentStatus = Field(default=AssignmentStatus.PENDING, sa_type=EnumText(AssignmentStatus))
     answer_text: str | None = Field(default=None, max_length=3000)
-    answer_file_id: str | None = Field(default=None, max_length=256)
+    answer_file_id: str | None = Field(default=None, max_length=FILE_ID_LENGTH)
     answer_file_kind: str | None = Field(default=None, max_length=16)
     answer_messenger: str | None = Field(default=None, max_length=16)
     answered_by: int | None = Field(default=None, foreign_key="person.id")
@@ -334,7 +337,7 @@ class OutboxMessage(SQLModel, table=True):
     chat_id: str = Field(max_length=64)
     text: str
     options: str = Field(default="[]")
-    file_id: str | None = Field(default=None, max_length=256)
+    file_id: str | None = Field(default=None, max_length=FILE_ID_LENGTH)
     file_kind: str | None = Field(default=None, max_length=16)
     status: str = Field(default="pending", max_length=16, index=True)  # pending|sending|sent|failed|uncertain|waiting
     attempts: int = 0

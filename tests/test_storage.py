@@ -12,7 +12,7 @@ from sqlmodel import select
 
 from bot.app import build_core
 from storage.db import create_db_engine, new_session
-from storage.models import ReferenceItem
+from storage.models import Concern, ReferenceItem
 from storage.reference import (
     ReferenceError,
     list_items,
@@ -141,3 +141,27 @@ def test_enterprise_search_ignores_case_diacritics_and_punctuation(core) -> None
         assert [e.name for e in match_enterprises("ĐỨC", session=session)] == ["Công ty TNHH Đức Thành"]
         assert match_enterprises("Hồng Hải", session=session) == []
         assert match_enterprises("!!!", session=session) == []
+
+
+def test_a_long_file_address_fits_even_in_a_store_made_with_narrower_columns(database_url: str,
+                                                                             tmp_path: Path) -> None:
+    from sqlalchemy import create_engine, text
+
+    from storage.models import Attachment
+    engine = create_engine(database_url)
+    core = build_core(make_settings(tmp_path, database_url=database_url))
+    core.engine.dispose()
+    if engine.dialect.name == "postgresql":  # as stores made before file ids could be web addresses
+        with engine.begin() as connection:
+            connection.execute(text("ALTER TABLE attachment ALTER COLUMN file_id TYPE VARCHAR(256)"))
+    engine.dispose()
+    core = build_core(make_settings(tmp_path, database_url=database_url))  # widens what is too narrow
+    address = "https://f.zalo.example/photo?" + "sig=abc123&" * 60  # a long signed address, ~700 characters
+    with new_session(core.engine) as session:
+        concern = Concern(tracking_code="KN-TEST-0001", category_code="wages", description="Nội dung thử.")
+        session.add(concern)
+        session.flush()
+        session.add(Attachment(concern_id=concern.id, messenger="zalo", file_id=address, kind="photo"))
+        session.commit()
+        assert session.exec(select(Attachment)).one().file_id == address
+    core.engine.dispose()
