@@ -195,6 +195,22 @@ class InTurn:
                 del self._chains[chat_id]
 
 
+def text_pieces(text: str, options: list[Option], attachment: Attachment | None,
+                limit: int) -> tuple[list[str], list[str]]:
+    """(the text and any file line in pieces of at most `limit`, the same with the numbered choices)."""
+    body = split_text(render(Reply(text, [], attachment)), limit)
+    return body, with_choices(body, numbered(options), limit)
+
+
+def without_upload(reply: Reply) -> Reply:
+    """A reply as Zalo can send it: both of its APIs send files by address only, so a chart or report
+    the bot made becomes a line saying where to get it."""
+    file = reply.attachment
+    if file is None or file.data is None:
+        return reply
+    return replace(reply, text=f"{reply.text}\n{NO_UPLOAD.format(name=file.name)}", attachment=None)
+
+
 def local_copy_name(url: str) -> str:
     """The file name of the kept copy of a file sent by its address: found again from the attachment
     that holds the address, so it goes when the attachment goes (deleted data, retention)."""
@@ -351,16 +367,11 @@ class ZaloChannel:
     # ---- outgoing ---------------------------------------------------------------------------
     def pieces(self, text: str, options: list[Option], attachment: Attachment | None) -> tuple[list[str], list[str]]:
         """(the text and any file line in pieces of at most the limit, the same with the numbered choices)."""
-        body = split_text(render(Reply(text, [], attachment)), self.text_limit)
-        return body, with_choices(body, numbered(options), self.text_limit)
+        return text_pieces(text, options, attachment, self.text_limit)
 
     async def send_replies(self, incoming: Incoming, replies: list[Reply]) -> None:
         """Send each reply to the chat the event came from: a photo, then the text with its choices."""
-        for reply in replies:
-            if reply.attachment is not None and reply.attachment.data is not None:
-                # The Bot API sends files by URL only: a chart or report the bot made cannot go out here.
-                reply = replace(reply, text=f"{reply.text}\n{NO_UPLOAD.format(name=reply.attachment.name)}",
-                                attachment=None)
+        for reply in map(without_upload, replies):
             photo = _photo_url(reply.attachment)
             if photo is not None:
                 await self._call_retrying("sendPhoto", {"chat_id": incoming.chat_id, "photo": photo})

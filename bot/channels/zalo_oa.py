@@ -28,8 +28,8 @@ from typing import Any, TypeVar
 import httpx
 from sqlalchemy.engine import Engine
 
-from bot.channels import Delivery, Pace, Rest, numbered, render, split_text
-from bot.channels.zalo import LIMIT_WORDS, NO_UPLOAD, InTurn, fetch_file, with_choices
+from bot.channels import Delivery, Pace, Rest
+from bot.channels.zalo import LIMIT_WORDS, InTurn, fetch_file, text_pieces, without_upload
 from bot.host import Host
 from handlers.core import Attachment, Incoming, Option, Reply
 from storage.db import new_session
@@ -399,16 +399,11 @@ class ZaloOAChannel:
     # ---- outgoing ---------------------------------------------------------------------------
     def pieces(self, text: str, options: list[Option], attachment: Attachment | None) -> tuple[list[str], list[str]]:
         """(the text and any file line in pieces of at most the limit, the same with the numbered choices)."""
-        body = split_text(render(Reply(text, [], attachment)), self.text_limit)
-        return body, with_choices(body, numbered(options), self.text_limit)
+        return text_pieces(text, options, attachment, self.text_limit)
 
     async def send_replies(self, incoming: Incoming, replies: list[Reply]) -> None:
         """Send each reply to the person who wrote, as plain text with its choices numbered."""
-        for reply in replies:
-            if reply.attachment is not None and reply.attachment.data is not None:
-                # Only text goes out here: a chart or report the bot made cannot be sent.
-                reply = replace(reply, text=f"{reply.text}\n{NO_UPLOAD.format(name=reply.attachment.name)}",
-                                attachment=None)
+        for reply in map(without_upload, replies):
             for piece in self.pieces(reply.text, reply.options, reply.attachment)[1]:
                 if piece.strip():
                     await self._reply(incoming.chat_id, piece)
