@@ -55,7 +55,8 @@ def build_policy(settings: Settings) -> Policy:
             calendar=Calendar(extra_days_off=settings.extra_days_off), hour=settings.reminder_time,
             stages=settings.reminder_stages, escalation_every_days=settings.escalation_every_days,
             arrivals_minutes=settings.new_concerns_every_minutes, working_hours=settings.working_hours,
-            quiet_hours=settings.quiet_hours),
+            quiet_hours=settings.quiet_hours,
+            federation=(unicodedata.normalize("NFC", settings.federation_name), settings.federation_name_en)),
     )
 
 

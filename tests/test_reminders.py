@@ -126,6 +126,7 @@ async def test_one_message_per_agency_per_stage_listing_all_its_concerns(world, 
     received = (await delivered(world))[LABOUR]
     assert len(received) == 1
     reminder = received[0]
+    assert reminder.text.startswith(f"Kính gửi: {LABOUR_AGENCY}\nLiên đoàn Lao động thành phố Bắc Ninh trân trọng")
     assert "Quý cơ quan" in reminder.text and "3 kiến nghị sắp đến hạn" in reminder.text
     assert all(code in reminder.text for code in codes) and "15/03/2027" in reminder.text
     assert sorted(CODE.findall(" ".join(reminder.options))) == sorted(codes)  # a button to open each

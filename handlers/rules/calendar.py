@@ -67,6 +67,11 @@ class ReminderPolicy:
     arrivals_minutes: int = 30  # new concerns told to officers at most this often (0: never)
     working_hours: tuple[time, time] = (time(8, 0), time(17, 0))
     quiet_hours: tuple[time, time] = (time(21, 0), time(7, 0))
+    federation: tuple[str, str] = ("Liên đoàn Lao động", "Labour Federation")  # who reminds: (vi, en)
+
+    def federation_in(self, locale: str) -> str:
+        """The Labour Federation's name, as reminders sign it, in a language."""
+        return self.federation[0] if locale == "vi" else self.federation[1]
 
     def is_quiet(self, moment: time) -> bool:
         """Whether reminders and digests are held at this local time."""

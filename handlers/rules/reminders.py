@@ -136,11 +136,11 @@ def _deadline_notices(session: Session, today: date, policy: ReminderPolicy, cat
     for (agency, _stage), rows in sorted(stages.items()):
         rows.sort(key=lambda due: (due.deadline, due.assignment_id))
         told = _tell_agency(agency, Plural(
-            "To: {agency}\nA reminder from the Labour Federation: "
+            "To: {agency}\nA reminder from the {federation}: "
             "{count} concern is due for an answer soon:\n{lines}\nPlease answer in writing before the deadline.",
-            "To: {agency}\nA reminder from the Labour Federation: "
+            "To: {agency}\nA reminder from the {federation}: "
             "{count} concerns are due for an answer soon:\n{lines}\nPlease answer in writing before the deadline.",
-            len(rows)), rows, today, session, catalogs, staff, report.outbox)
+            len(rows)), rows, today, session, catalogs, staff, report.outbox, policy)
         report.stages += told
         if told:
             report.agencies.add(agency)
@@ -152,7 +152,7 @@ def _deadline_notices(session: Session, today: date, policy: ReminderPolicy, cat
             "To: {agency}\n{count} concern is past its deadline:\n{lines}\nPlease answer in writing without delay.",
             "To: {agency}\n{count} concerns are past their deadline:\n{lines}\n"
             "Please answer in writing without delay.",
-            len(rows)), rows, today, session, catalogs, staff, report.outbox)
+            len(rows)), rows, today, session, catalogs, staff, report.outbox, policy)
         report.overdue += told
         if told:
             report.agencies.add(agency)
@@ -200,8 +200,8 @@ def _section(t: Translator, agency: str, rows: list[Due], today: date,
         t, rows, today, session)
 
 
-def _tell_agency(agency: str, message: Plural, rows: list[Due], today: date,
-                 session: Session, catalogs: Catalogs, staff: dict[str, list[Person]], into: OutboxBatch) -> int:
+def _tell_agency(agency: str, message: Plural, rows: list[Due], today: date, session: Session, catalogs: Catalogs,
+                 staff: dict[str, list[Person]], into: OutboxBatch, policy: ReminderPolicy) -> int:
     """One message to each liaison of the agency; how many were queued."""
     options: list[tuple[str, str]] = [(f"/case {due.tracking_code}", Verbatim(due.tracking_code))
                                       for due in rows[:MAX_LISTED]]
@@ -209,7 +209,8 @@ def _tell_agency(agency: str, message: Plural, rows: list[Due], today: date,
     people = staff.get(agency, [])
     for liaison in people:
         tell(liaison, message, catalogs=catalogs, session=session, options=options, count=len(rows), lines=lines,
-             agency=get_item("agency", agency, session=session) or agency, into=into)
+             agency=get_item("agency", agency, session=session) or agency, into=into,
+             federation=lambda t: policy.federation_in(t.locale))
     return len(people)
 
 
