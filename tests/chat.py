@@ -264,7 +264,29 @@ class TelegramChat(Chat):
         return await self.deliver(self._message(**content))
 
 
-class TelegramWorld(World):
+class MessengerWorld(World):
+    """A world whose messenger is a fake API: screens are collected from what was sent to it, and
+    the outbox is delivered by the world's sender, as the running bot would."""
+
+    draining = False  # collecting messages sent from the outbox (not replies)
+    sender: Any
+
+    def collect(self) -> dict[str, list[Screen]]:
+        """Sort new sends into the chats' inboxes; the new screens per chat."""
+        raise NotImplementedError
+
+    async def deliver_outbox(self) -> int:
+        self.collect()
+        self.draining = True
+        try:
+            sent = await self.sender.drain()
+            self.collect()
+        finally:
+            self.draining = False
+        return int(sent)
+
+
+class TelegramWorld(MessengerWorld):
     """The real Application on the fake Bot API (tests/fake_telegram.py)."""
 
     kind = "telegram"
@@ -275,10 +297,14 @@ class TelegramWorld(World):
         self.api = api
         self.ids = UPDATE_IDS
         self.seen = 0  # api.calls already sorted into inboxes
-        self.draining = False
         from tests.fake_telegram import BOT_USER
 
         self.bot_user = BOT_USER
+
+    @property
+    def sender(self) -> Any:
+        """The application's outbox sender."""
+        return self.app.bot_data["sender"]
 
     def person(self, user_id: int, name: str = "Lan Nguyễn", language: str | None = "vi") -> TelegramChat:
         chat = TelegramChat(self, user_id, name, language)
@@ -307,16 +333,6 @@ class TelegramWorld(World):
             fresh[call.chat_id].append(screen)
         self.seen = len(self.api.calls)
         return fresh
-
-    async def deliver_outbox(self) -> int:
-        self.collect()
-        self.draining = True
-        try:
-            sent = await self.app.bot_data["sender"].drain()
-            self.collect()
-        finally:
-            self.draining = False
-        return int(sent)
 
     async def close(self) -> None:
         await self.app.shutdown()
@@ -468,7 +484,7 @@ class ZaloChat(TypingChat):
         return await self.zalo.receive(self, self.event("message.unsupported.received"))
 
 
-class ZaloWorld(World):
+class ZaloWorld(MessengerWorld):
     """The real ZaloChannel and OutboxSender on the fake Zalo Bot API, in this process."""
 
     kind = "zalo"
@@ -480,7 +496,6 @@ class ZaloWorld(World):
         self.fake = fake
         self.sender = sender
         self.seen = 0  # fake.calls already sorted into inboxes
-        self.draining = False
 
     def person(self, user_id: int, name: str = "Lan Nguyễn", language: str | None = "vi") -> ZaloChat:
         chat = ZaloChat(self, user_id, name, language)
@@ -516,16 +531,6 @@ class ZaloWorld(World):
                 chat.inbox.append(screen)
                 fresh[call.chat_id].append(screen)
         return fresh
-
-    async def deliver_outbox(self) -> int:
-        self.collect()
-        self.draining = True
-        try:
-            sent = await self.sender.drain()
-            self.collect()
-        finally:
-            self.draining = False
-        return int(sent)
 
     async def close(self) -> None:
         await self.sender.close()

@@ -48,7 +48,7 @@ from storage.models import (
     utcnow,
 )
 from storage.outbox import enqueue
-from tests.chat import Screen, TypingChat, World, parse_rendered, text_of
+from tests.chat import MessengerWorld, Screen, TypingChat, parse_rendered, text_of
 from tests.conftest import make_settings, open_world
 from tests.fake_zalo_oa import (
     APP_ID,
@@ -106,7 +106,7 @@ class OAChat(TypingChat):
         return await self.oa.post(self, self.oa.fake.event(name, self.user_id))
 
 
-class OAWorld(World):
+class OAWorld(MessengerWorld):
     """The real ZaloOAChannel behind its webhook endpoint, and the outbox sender, on the fake OA API."""
 
     kind = MESSENGER
@@ -120,7 +120,6 @@ class OAWorld(World):
         app = zalo_oa_webhook_app(channel, APP_ID, SECRET_KEY)
         self.client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="https://bot.example")
         self.seen = 0
-        self.draining = False
 
     def person(self, user_id: int, name: str = "Lan Nguyễn", language: str | None = None) -> OAChat:
         chat = OAChat(self, user_id, name, language)
@@ -148,16 +147,6 @@ class OAWorld(World):
                 chat.inbox.append(screen)
                 fresh[message.user_id].append(screen)
         return fresh
-
-    async def deliver_outbox(self) -> int:
-        self.collect()
-        self.draining = True
-        try:
-            sent = await self.sender.drain()
-            self.collect()
-        finally:
-            self.draining = False
-        return int(sent)
 
     async def close(self) -> None:
         await self.client.aclose()
