@@ -91,11 +91,11 @@ def run_shell(settings: Settings, as_role: str) -> int:
 
 def run_export(settings: Settings, args: argparse.Namespace) -> int:
     """Write the annex of a session or a date range, as `/export` sends it in chat."""
-    from datetime import UTC, date, datetime, time, timedelta
+    from datetime import date, datetime, timedelta
 
     from bot.app import build_core
     from handlers.core import parse_date
-    from handlers.rules.reports import write_report
+    from handlers.rules.reports import start_of_day, write_report
     from storage.db import new_session
     from storage.models import DialogueSession
     from storage.reports import Scope
@@ -110,7 +110,7 @@ def run_export(settings: Settings, args: argparse.Namespace) -> int:
     t = core.catalogs.get(args.language or settings.default_locale)
 
     def start_of(day: date | None) -> datetime | None:
-        return datetime.combine(day, time(0), settings.zone).astimezone(UTC) if day else None
+        return start_of_day(day, settings.zone) if day else None
 
     last = days.get("--to")
     scope = Scope(session_id=args.session, since=start_of(days.get("--from")),

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import io
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 
 from handlers.core import Attachment, Choice, Context, Option, parse_date, parse_number
 from handlers.routing import Router
-from handlers.rules.reports import chart_png, names, report_summary, summary_text, write_report
+from handlers.rules.reports import chart_png, names, report_summary, start_of_day, summary_text, write_report
 from storage.models import DialogueSession, Role
 from storage.reports import Scope
 from storage.sessions import list_sessions
@@ -43,7 +43,7 @@ def scope_of(ctx: Context, args: str) -> tuple[Scope, str] | None:
 
 
 def _start_of(ctx: Context, day: date) -> datetime:
-    return datetime.combine(day, time(0), ctx.policy.zone).astimezone(UTC)
+    return start_of_day(day, ctx.policy.zone)
 
 
 def _scopes(ctx: Context, command: str) -> list[Option]:

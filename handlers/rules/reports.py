@@ -47,9 +47,14 @@ def names(t: Translator, session: Session) -> NameOf:
     return name_of
 
 
+def start_of_day(day: date, zone: ZoneInfo) -> datetime:
+    """The first moment of a local day, as a UTC moment (report scopes and deadlines are local days)."""
+    return datetime.combine(day, time(0), zone).astimezone(UTC)
+
+
 def due_end(zone: ZoneInfo) -> Callable[[date], datetime]:
     """When a deadline falls due: the end of its day, locally (as a UTC moment)."""
-    return lambda deadline: datetime.combine(deadline + timedelta(days=1), time(0), zone).astimezone(UTC)
+    return lambda deadline: start_of_day(deadline + timedelta(days=1), zone)
 
 
 def report_summary(t: Translator, scope: Scope, *, today: date, session: Session) -> Summary:
