@@ -25,6 +25,19 @@ from storage.outbox import purge_sent
 log = logging.getLogger(__name__)
 
 
+class _ShutdownIsNoError(logging.Filter):
+    """Drop APScheduler's "Error running job" for a job that was only cancelled by the shutdown."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        return not isinstance(error, asyncio.CancelledError)
+
+
+# Its asyncio executor cancels every job still running when the scheduler stops, and logs each as an
+# error with a traceback; a job's thread finishes its transaction anyway, so nothing went wrong.
+logging.getLogger("apscheduler.executors.default").addFilter(_ShutdownIsNoError())
+
+
 def run_sweep(core: Core, *, now: datetime | None = None, force: bool = False) -> SweepReport:
     """One reminder sweep in its own transaction: what is due now is queued, and recorded, once."""
     for attempt in range(5):

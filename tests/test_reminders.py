@@ -314,3 +314,27 @@ async def test_date_examples_are_in_the_future_not_a_date_long_past(world, cast:
     assert datetime.strptime(example, "%d/%m/%Y").date() > date.today() and "20/08/2024" not in prompt
     refused = text_of(await cast.officer.send("01/01/2020"))
     assert example in refused and "20/08/2024" not in refused
+
+
+async def test_stopping_the_scheduler_while_a_job_runs_logs_no_error(tmp_path: Any, caplog: Any) -> None:
+    """A restart during a sweep leaves no traceback in the log: the job was cancelled, not broken."""
+    import asyncio
+    import threading
+
+    from bot.scheduler import start_scheduler
+    from storage.db import create_db_engine
+
+    started, release = threading.Event(), threading.Event()
+
+    class SlowSender:
+        def kick(self) -> None:
+            started.set()
+            release.wait(5)
+
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'store.db'}")
+    scheduler = start_scheduler(engine, SlowSender(), interval_seconds=0.05)  # type: ignore[arg-type]
+    await asyncio.to_thread(started.wait, 5)
+    scheduler.shutdown(wait=False)
+    release.set()
+    await asyncio.sleep(0.1)
+    assert "Traceback" not in caplog.text and "Error running job" not in caplog.text
