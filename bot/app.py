@@ -17,6 +17,7 @@ from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, TypeHa
 from telegram.request import BaseRequest
 
 from bot.channels import Channel
+from bot.channels.telegram import MESSENGER as TELEGRAM
 from bot.channels.telegram import PerChatOrder, TelegramChannel, error_handler, on_update
 from bot.channels.zalo import ZaloBotAPI, ZaloChannel
 from bot.channels.zalo_oa import OATokens, Store, ZaloOAAPI, ZaloOAChannel
@@ -57,6 +58,7 @@ def build_policy(settings: Settings) -> Policy:
             arrivals_minutes=settings.new_concerns_every_minutes, working_hours=settings.working_hours,
             quiet_hours=settings.quiet_hours,
             federation=(unicodedata.normalize("NFC", settings.federation_name), settings.federation_name_en)),
+        command_menus=frozenset({TELEGRAM}),
     )
 
 

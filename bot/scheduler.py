@@ -15,6 +15,7 @@ from sqlalchemy.exc import OperationalError
 from bot.channels.zalo import remove_unlinked_copies
 from bot.sender import OutboxSender
 from handlers.dispatch import Core
+from handlers.rules.broadcasts import report_progress
 from handlers.rules.reminders import SweepReport, sweep
 from storage.concerns import anonymise_finished, attachment_addresses
 from storage.db import new_session
@@ -109,6 +110,16 @@ def start_scheduler(engine: Engine, sender: OutboxSender, *, interval_seconds: f
 
         scheduler.add_job(sweep_job, "interval", seconds=sweep_seconds, id="reminders", max_instances=1,
                           coalesce=True, next_run_time=datetime.now(UTC))
+        def broadcast_progress() -> None:
+            # Admins hear how their broadcasts go: now and then while sending, the final count once.
+            with new_session(engine) as session:
+                queued = report_progress(session=session, catalogs=reminders.catalogs, now=utcnow())
+                session.commit()
+            if queued:
+                sender.kick()
+
+        scheduler.add_job(broadcast_progress, "interval", seconds=30, id="broadcasts", max_instances=1,
+                          coalesce=True)
     # The sender (bot/sender.py) runs on its own; this wakes it for retries that came due.
     scheduler.add_job(sender.kick, "interval", seconds=interval_seconds, id="outbox",
                       max_instances=1, coalesce=True)

@@ -76,6 +76,10 @@ MAX_INLINE_WAIT = 30.0
 LANE_BATCH = 20  # a lane reads its chat's waiting messages this many at a time
 FEED_BATCH = 200  # heads of chats read at a time
 MAX_LANES = 500  # chats being sent to at once (at 30/s and 1/s per chat, 30 keep Telegram busy)
+# A broadcast is fed a little at a time, to few lanes: an answer or a reminder queued meanwhile
+# waits for about this many broadcast messages, not for the whole broadcast.
+BROADCAST_BATCH = 50
+BROADCAST_LANES = 40
 RESCAN_SECONDS = 0.2  # new mail during a pass is looked for at most this often
 WATCH_SECONDS = 0.1  # how often `run(until=...)` checks whether to stop
 
@@ -286,14 +290,23 @@ class OutboxSender:
         return self.sent - sent_before
 
     async def _feed(self) -> None:
-        """Start a lane for each chat whose first waiting message is due (and that has none)."""
-        cursor = 0
+        """Start a lane for each chat whose first waiting message is due (and that has none): other
+        messages first, then broadcasts a batch at a time, looking for other messages between batches
+        (a broadcast to thousands must not hold back an answer or a reminder for minutes)."""
+        cursors = {False: 0, True: 0}
+        others_done = False
         messengers = list(self.channels)
         while not self._halted.is_set():
-            heads = await self._store(due_heads, messengers, after_id=cursor, limit=FEED_BATCH)
+            broadcasts = others_done
+            batch, lanes = (BROADCAST_BATCH, min(BROADCAST_LANES, self.max_lanes)) if broadcasts else (
+                FEED_BATCH, self.max_lanes)
+            heads = await self._store(due_heads, messengers, after_id=cursors[broadcasts], limit=batch,
+                                      broadcasts=broadcasts)
+            # After a full batch of broadcasts, look for other messages again.
+            others_done = not broadcasts and len(heads) < batch
             for message_id, messenger, chat_id in heads:
-                cursor = message_id
-                while len(self._lanes) >= self.max_lanes and not self._halted.is_set():
+                cursors[broadcasts] = message_id
+                while len(self._lanes) >= lanes and not self._halted.is_set():
                     self._lane_done.clear()
                     await self._lane_done.wait()
                 if self._halted.is_set():
@@ -301,7 +314,7 @@ class OutboxSender:
                 key = (messenger, chat_id)
                 if key not in self._lanes:
                     self._lanes[key] = asyncio.ensure_future(self._lane(messenger, chat_id))
-            if len(heads) < FEED_BATCH:
+            if broadcasts and len(heads) < batch:
                 return
 
     async def _lane(self, messenger: str, chat_id: str) -> None:

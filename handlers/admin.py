@@ -1,21 +1,26 @@
-"""The admin's side: invitations to staff roles, who holds which role, removing a role."""
+"""The admin's side: invitations to staff roles, who holds which role, removing a role, broadcasts."""
 
 from __future__ import annotations
 
 import logging
 
-from handlers.core import Choice, Context, Option, parse_number
+from handlers.core import Answer, Choice, Context, Option, parse_number, text_answer
 from handlers.routing import Router
 from handlers.rules import invitations
+from handlers.rules.broadcasts import BROADCAST_MESSAGE, queue_broadcast
 from handlers.rules.reminders import sweep
-from handlers.views import ROLE_LABELS, display_name, messenger_name, role_label
+from handlers.views import ROLE_LABELS, category_name, display_name, messenger_name, place_name, role_label
 from locales import N_
+from storage.broadcasts import ALL, CATEGORY, PLACE, count_audience, delivery_counts, unfinished_broadcasts
 from storage.models import Role
 from storage.people import list_staff, set_role
 from storage.reference import ReferenceError, list_items, read_reference_file, sync_reference
 
 log = logging.getLogger(__name__)
 router = Router("admin", roles=(Role.ADMIN,))
+BROADCAST = router.flow("broadcast", ["audience", "target", "text", "confirm"],
+                        cancelled=N_("Cancelled. No announcement was sent."))
+MAX_BROADCAST = 1000  # characters: a few short paragraphs, one message on every messenger
 
 
 @router.command("invite")
@@ -109,7 +114,104 @@ def revoke(ctx: Context) -> None:
         return
     old_role = Role(target.role)
     set_role(target, Role.WORKER, None, session=ctx.session)
+    ctx.update_menu(target)  # back to the workers' commands
     log.info("person %s removed role %s from person %s", ctx.person.id, old_role, target.id)
     ctx.notify(target, N_("Your role as {who} has been removed. You can still use the bot as a worker."),
                who=lambda t: t(ROLE_LABELS[old_role]))
     ctx.say(ctx.t("{name} no longer has the role: {who}.", name=display_name(target), who=ctx.t(ROLE_LABELS[old_role])))
+
+
+# ---- broadcasts ---------------------------------------------------------------------------------
+
+@router.command("broadcast")
+def broadcast(ctx: Context) -> None:
+    """An announcement to workers: whom, the text, a preview with the number of recipients, then send."""
+    for running in unfinished_broadcasts(session=ctx.session):
+        counts = delivery_counts(running, session=ctx.session)
+        ctx.say(ctx.t("An announcement of {date} is still being sent: {left} of {total} messages left.",
+                      date=ctx.t.datetime(running.created_at),
+                      left=ctx.t.number(counts.get("pending", 0) + counts.get("sending", 0)),
+                      total=ctx.t.number(running.recipients)))
+    ctx.start(BROADCAST)
+
+
+@BROADCAST.step("audience")
+def ask_audience(ctx: Context, answer: Answer | None) -> None:
+    """All workers, those of a place, or those of a topic."""
+    options = [Option(Choice("to", ALL), ctx.t("All workers")),
+               Option(Choice("to", PLACE), ctx.t("Workers of one place")),
+               Option(Choice("to", CATEGORY), ctx.t("Workers who raised one topic")),
+               Option(Choice("cancel"), ctx.t("Cancel"))]
+    picked = answer.picked("to") if answer is not None else None
+    if picked not in (ALL, PLACE, CATEGORY):
+        ctx.say(ctx.t("Whom is the announcement for?") if answer is None else
+                ctx.t("Please choose one of the options."), options)
+        return
+    ctx.data["audience"] = picked
+    ctx.data["code"] = None
+    ctx.goto("target" if picked != ALL else "confirm" if ctx.data.get("text") else "text")
+
+
+@BROADCAST.step("target")
+def ask_target(ctx: Context, answer: Answer | None) -> None:
+    """Which place or topic (workers who raised a concern there)."""
+    kinds = ("industrial_park", "district") if ctx.data["audience"] == PLACE else ("category",)
+    items = [item for kind in kinds for item in list_items(kind, session=ctx.session, on=ctx.today())]
+    options = [Option(Choice("code", item.code), ctx.t.name(item)) for item in items]
+    options.append(Option(Choice("cancel"), ctx.t("Cancel")))
+    code = answer.picked("code") if answer is not None else None
+    if code not in {item.code for item in items}:
+        ctx.say(ctx.t("Which place? The announcement goes to workers who raised a concern there.")
+                if ctx.data["audience"] == PLACE else
+                ctx.t("Which topic? The announcement goes to workers who raised a concern on it."),
+                options, columns=2)
+        return
+    ctx.data["code"] = code
+    ctx.goto("confirm" if ctx.data.get("text") else "text")
+
+
+@BROADCAST.step("text")
+def ask_broadcast_text(ctx: Context, answer: Answer | None) -> None:
+    """The words of the announcement."""
+    text = text_answer(ctx, answer, ctx.t("Type the announcement (up to {max} characters). "
+                                          "You will see it before it is sent.", max=ctx.t.number(MAX_BROADCAST)),
+                       low=10, high=MAX_BROADCAST)
+    if text is not None:
+        ctx.data["text"] = text
+        ctx.goto("confirm")
+
+
+@BROADCAST.step("confirm")
+def confirm_broadcast(ctx: Context, answer: Answer | None) -> None:
+    """The preview, with how many workers will receive it; send, change the text, or cancel."""
+    audience, code = str(ctx.data["audience"]), ctx.data.get("code")
+    if answer is not None and answer.chose("edit"):
+        ctx.goto("text")
+        return
+    reachable, refused = count_audience(audience, code, session=ctx.session)
+    if answer is not None and answer.chose("send") and reachable:
+        sent = queue_broadcast(ctx.person, str(ctx.data["text"]), audience, code, session=ctx.session,
+                               catalogs=ctx.catalogs, federation=ctx.policy.federation)
+        ctx.end()
+        log.info("person %s queued broadcast %s for %d workers", ctx.person.id, sent.id, sent.recipients)
+        ctx.say(ctx.t("The announcement is queued for {count} workers. It goes out within the messengers' "
+                      "limits; you will be told how it goes, and the final count.",
+                      count=ctx.t.number(sent.recipients)))
+        return
+    whom = (ctx.t("all workers") if audience == ALL else
+            ctx.t("workers of {place}", place=place_name(ctx, code)) if audience == PLACE else
+            ctx.t("workers who raised “{topic}”", topic=category_name(ctx, code)))
+    if not reachable:
+        ctx.say(ctx.t("Nobody would receive it ({whom}): they cannot be reached, or they muted "
+                      "announcements. Choose other recipients.", whom=whom))
+        ctx.goto("audience")
+        return
+    preview = ctx.t(BROADCAST_MESSAGE, federation=ctx.policy.federation(ctx.t.locale), text=ctx.data["text"])
+    lines = [ctx.t("Preview. It goes to {count} ({whom}), each in their language:", count=ctx.t.number(reachable),
+                   whom=whom), "", preview]
+    if refused:
+        lines += ["", ctx.t("{count} more cannot be reached (they blocked the bot) and are left out.",
+                            count=ctx.t.number(refused))]
+    ctx.say("\n".join(lines), [Option(Choice("send"), ctx.t("Send")),
+                               Option(Choice("edit"), ctx.t("Change the text")),
+                               Option(Choice("cancel"), ctx.t("Cancel"))])

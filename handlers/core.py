@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session
 
 from handlers.rules.calendar import ReminderPolicy
+from handlers.rules.menus import queue_menu
 from handlers.rules.notify import tell
 from locales import Catalogs, Plural, Translator
 from storage.dialogs import Dialog
@@ -149,6 +150,8 @@ class Policy:
     federation_vi: str = "Liên đoàn Lao động"
     federation_en: str = "Labour Federation"
     reminders: ReminderPolicy = field(default_factory=ReminderPolicy)
+    # Messengers that show each chat its own command menu (Telegram): staff see their commands there.
+    command_menus: frozenset[str] = frozenset()
 
     def federation(self, locale: str) -> str:
         """The Labour Federation's name in a language."""
@@ -275,6 +278,10 @@ class Context:
         tell(recipient, message, catalogs=self.catalogs, session=self.session,
              options=[(o.key, o.label) for o in options or []],
              file=(attachment.kind, attachment.file_id) if attachment else None, **values)
+
+    def update_menu(self, person: Person) -> None:
+        """Queue the person's command menu for their role and language (on messengers that have menus)."""
+        queue_menu(person, catalogs=self.catalogs, session=self.session, messengers=self.policy.command_menus)
 
     def today(self) -> date:
         """Today's date in the configured time zone."""

@@ -46,6 +46,7 @@ COMMAND_WORDS = {
     "xoa du lieu": "forget", "xoa du lieu cua toi": "forget", "delete my data": "forget",
     "kien nghi moi": "new", "new concern": "new",
     "ngon ngu": "language", "language": "language",
+    "tat thong bao": "mute", "mute": "mute", "bat thong bao": "unmute", "unmute": "unmute",
 }
 
 
@@ -187,7 +188,8 @@ class Core:
             display_name=incoming.display_name, language_code=incoming.language_code, session=session,
         )
         who = f"{incoming.messenger}:{incoming.user_id}"
-        if who in self.policy.admin_ids and person.role != Role.ADMIN:
+        made_admin = who in self.policy.admin_ids and person.role != Role.ADMIN
+        if made_admin:
             set_role(person, Role.ADMIN, None, session=session)
         state = load_dialog(incoming.messenger, incoming.chat_id, session=session)
         position = (state.flow, state.step)
@@ -197,6 +199,8 @@ class Core:
             state=state, data=dict(state.data), now=now or utcnow(), quota=self.quota,
             invitation_links=self.invitation_links,
         )
+        if made_admin:
+            ctx.update_menu(person)
         flood = self.flood.check(who)
         if flood == "ok":
             self._route(ctx)

@@ -26,6 +26,7 @@ from handlers.views import (
     status_label,
 )
 from locales import N_
+from storage.broadcasts import set_muted
 from storage.cases import add_note, add_rating, has_rated, last_asker
 from storage.concerns import (
     concerns_by_author,
@@ -174,12 +175,17 @@ def help_command(ctx: Context) -> None:
                  ctx.t("Sessions and deadlines:\n/sessions – dialogue sessions\n/session new – create one\n"
                        "/session close – close one\n"
                        "/enter – enter a concern raised by a worker\n/deadlines – deadlines by agency\n"
-                       "/extend KN-XXXX-XXXX date reason – move a deadline")]
+                       "/extend KN-XXXX-XXXX date reason – move a deadline"),
+                 ctx.t("Reports and search:\n/find words – search concerns\n/stats – figures and a chart\n"
+                       "/export – the summary table as a spreadsheet\n"
+                       "/agencies, /categories, /places – the reference lists")]
         if role == Role.ADMIN:
             lines.append(ctx.t("For admins:\n/invite officer – invite a union officer\n"
                                "/invite agency – invite an agency liaison\n"
                                "/staff – who holds which role\n/revoke – remove a role\n"
-                               "/remind now – send the reminders that are due now"))
+                               "/remind now – send the reminders that are due now\n"
+                               "/broadcast – an announcement to workers\n"
+                               "/reload – read the reference data file again"))
         ctx.say("\n\n".join(lines), main_menu(ctx))
         return
     ctx.say(ctx.t(
@@ -254,6 +260,8 @@ def ask_language(ctx: Context, answer: Answer | None) -> None:
         return
     set_locale(ctx.person, locale, session=ctx.session)
     ctx.t = ctx.catalogs.get(locale)
+    if ctx.person.role != Role.WORKER:  # workers keep the general menu, shown in their messenger's language
+        ctx.update_menu(ctx.person)
     # A worker's first use goes on to the privacy notice; a later change of language (/language) does not.
     if ctx.person.consent_at is None and ctx.data.get("then") != "menu" and ctx.person.role == Role.WORKER:
         ctx.goto("consent")
@@ -323,6 +331,9 @@ def my_data(ctx: Context) -> None:
         ctx.t("• Ratings you gave: {ratings}; replies and comments you wrote: {notes}", **counts),
         ctx.t("Anonymous concerns are not linked to you, so they are not listed."),
     ]
+    if person.role == Role.WORKER:
+        lines.insert(-1, ctx.t("• Announcements: muted since {date}", date=ctx.t.date(person.broadcasts_muted_at))
+                     if person.broadcasts_muted_at else ctx.t("• Announcements: you receive them"))
     if person.role != Role.WORKER:
         lines.insert(2, ctx.t("• Role: {who}", who=role_label(ctx, Role(person.role), person.agency_code)))
     options = [Option(Choice.command("forget"), ctx.t("Delete my data"))] if person.role == Role.WORKER else []
@@ -334,6 +345,23 @@ def privacy(ctx: Context) -> None:
     """The privacy notice again, with the way to delete one's data."""
     ctx.say(privacy_notice(ctx), [Option(Choice.command("forget"), ctx.t("Delete my data")),
                                   *main_menu(ctx)[:2]])
+
+
+@router.command("mute", WORKERS)
+def mute(ctx: Context) -> None:
+    """No more announcements to everyone; news of the worker's own concerns keeps coming."""
+    set_muted(ctx.person, True, session=ctx.session, at=ctx.now)
+    ctx.say(ctx.t("You will no longer receive the union's announcements.\n"
+                  "News of your own concerns still reaches you.\n"
+                  "To receive announcements again, type “unmute”."),
+            [Option(Choice.command("unmute"), ctx.t("Receive announcements")), *main_menu(ctx)[:2]])
+
+
+@router.command("unmute", WORKERS)
+def unmute(ctx: Context) -> None:
+    """Announcements again."""
+    set_muted(ctx.person, False, session=ctx.session)
+    ctx.say(ctx.t("You will receive the union's announcements again."), main_menu(ctx))
 
 
 # ---- deletion of personal data ------------------------------------------------------------
@@ -666,6 +694,7 @@ def accept_invitation(ctx: Context, token: str) -> None:
         return
     assert not isinstance(result, invitations.Refusal)
     ctx.end()
+    ctx.update_menu(ctx.person)
     role = Role(result.role)
     if role == Role.AGENCY:
         ctx.say(ctx.t("Welcome. This account is now the liaison of {agency}.\n"

@@ -123,6 +123,8 @@ class Person(SQLModel, table=True):
     agency_code: str | None = Field(default=None, max_length=32)
     consent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # Since when the person gets no broadcasts (None: they do); news of their own concerns still comes.
+    broadcasts_muted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class ReferenceItem(SQLModel, table=True):
@@ -345,6 +347,23 @@ class OutboxMessage(SQLModel, table=True):
     next_attempt_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # One message of a broadcast: sent after the chat's other messages, counted in the admin's report.
+    broadcast_id: int | None = Field(default=None, foreign_key="broadcast.id", index=True)
+
+
+class Broadcast(SQLModel, table=True):
+    """A message from an admin to many workers (all, or those of a place or a topic), sent through the outbox."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    admin_id: int | None = Field(default=None, foreign_key="person.id")
+    text: str = Field(max_length=1000)
+    audience: str = Field(max_length=16)  # all | place | category
+    audience_code: str | None = Field(default=None, max_length=32)
+    recipients: int = 0  # messages queued
+    unreachable: int = 0  # workers left out: the messenger had refused them before
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    progress_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # the admin's last progress notice
+    finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # the final count was sent
 
 
 class Unreachable(SQLModel, table=True):

@@ -38,8 +38,9 @@ def enqueue(
 class OutboxBatch:
     """Messages queued by the hundred (a reminder sweep): written in one statement at the end."""
 
-    def __init__(self) -> None:
+    def __init__(self, broadcast_id: int | None = None) -> None:
         self.rows: list[dict[str, object]] = []
+        self.broadcast_id = broadcast_id  # the messages of one broadcast
 
     def add(self, recipient: Person, text: str, *, options: list[tuple[str, str]] | None = None) -> None:
         """Queue one message for a person."""
@@ -48,7 +49,7 @@ class OutboxBatch:
             "messenger": recipient.messenger, "chat_id": recipient.chat_id, "text": text,
             "options": json.dumps([list(o) for o in options or []], ensure_ascii=False), "file_id": None,
             "file_kind": None, "status": PENDING, "attempts": 0, "last_error": None, "next_attempt_at": now,
-            "created_at": now, "sent_at": None})
+            "created_at": now, "sent_at": None, "broadcast_id": self.broadcast_id})
 
     def write(self, *, session: Session) -> int:
         """Store the queued messages (sent once the caller's transaction commits); how many."""
@@ -85,8 +86,9 @@ def mark_sent(message: OutboxMessage, *, session: Session, at: datetime | None =
 # ---- the sender's steps: each commits at once, so that a killed process leaves a true record ----
 
 def due_heads(messengers: list[str], *, session: Session, after_id: int = 0, limit: int = 200,
-              now: datetime | None = None) -> list[tuple[int, str, str]]:
-    """(id, messenger, chat id) of each chat's first waiting message, if it is due, oldest first.
+              now: datetime | None = None, broadcasts: bool | None = None) -> list[tuple[int, str, str]]:
+    """(id, messenger, chat id) of each chat's first waiting message, if it is due, oldest first;
+    `broadcasts` True or False: only chats whose first message is (or is not) part of a broadcast.
 
     A chat's later messages wait behind an earlier one that waits for a retry or is being sent:
     one chat's messages are delivered in the order they were queued."""
@@ -99,6 +101,9 @@ def due_heads(messengers: list[str], *, session: Session, after_id: int = 0, lim
                     col(OutboxMessage.id) > after_id, col(OutboxMessage.next_attempt_at) <= (now or utcnow()),
                     ~blocked)
              .order_by(col(OutboxMessage.id)).limit(limit))
+    if broadcasts is not None:
+        query = query.where(col(OutboxMessage.broadcast_id).is_not(None) if broadcasts
+                            else col(OutboxMessage.broadcast_id).is_(None))
     return [(int(row[0] or 0), row[1], row[2]) for row in session.exec(query)]
 
 

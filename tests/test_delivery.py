@@ -25,8 +25,8 @@ from bot.app import build_core, build_telegram_application
 from bot.sender import Limits, OutboxSender
 from handlers.dispatch import Core
 from storage.db import new_session
-from storage.models import OutboxMessage, Receipt, Unreachable, utcnow
-from storage.outbox import MAX_ATTEMPTS
+from storage.models import Broadcast, OutboxMessage, Person, Receipt, Unreachable, utcnow
+from storage.outbox import MAX_ATTEMPTS, OutboxBatch
 from tests.cast import WORKER, staff_up, submit
 from tests.chat import text_of
 from tests.conftest import make_settings, open_world
@@ -327,3 +327,29 @@ async def test_two_senders_on_one_store_send_every_message_once(tmp_path: Path, 
         assert delivered == sorted(texts)  # every message, none twice
         for chat in range(2001, 2021):
             assert r.texts_to(str(chat)) == [f"{chat}-{n}" for n in range(3)]  # each chat in order
+
+
+async def test_a_big_broadcast_does_not_hold_back_a_message_queued_during_it(tmp_path: Path) -> None:
+    """Broadcast messages go after the others: an answer queued while thousands are being sent
+    goes out within the next batch, not after the whole broadcast."""
+    async with rig(tmp_path, limits=(300, 300)) as r:
+        with new_session(r.core.engine) as session:
+            broadcast = Broadcast(text="Thông báo", audience="all")
+            session.add(broadcast)
+            session.commit()
+            batch = OutboxBatch(broadcast_id=broadcast.id)
+            for number in range(600):
+                batch.add(Person(messenger=TELEGRAM, external_id=str(5000 + number), chat_id=str(5000 + number)),
+                          f"broadcast {number}")
+            batch.write(session=session)
+            session.commit()
+        draining = asyncio.ensure_future(r.sender.drain())
+        while len(r.api.delivered()) < 20:
+            await asyncio.sleep(0.01)
+        r.queue(A, "the agency's answer")
+        r.sender.kick()
+        await draining
+        await r.drain_until(lambda: bool(r.texts_to(A)))
+        order = [a.text for a in r.api.delivered()]
+        assert len(order) == 601
+        assert order.index("the agency's answer") < 200, order.index("the agency's answer")

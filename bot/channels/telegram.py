@@ -12,6 +12,7 @@ from typing import Any
 from telegram import (
     Bot,
     BotCommand,
+    BotCommandScopeChat,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     InputFile,
@@ -25,7 +26,8 @@ from telegram.warnings import PTBUserWarning
 from bot.channels import Delivery, Pace, Rest, split_text
 from bot.host import Host
 from handlers.core import Attachment, Incoming, Option, Reply
-from locales import N_, Catalogs
+from handlers.rules.menus import MENU, WORKER_MENU
+from locales import Catalogs
 from storage.models import OutboxMessage
 from storage.outbox import options_of
 
@@ -185,7 +187,10 @@ class TelegramChannel:
     async def deliver(self, message: OutboxMessage, pace: Pace | None = None) -> Delivery:
         """Send one outbox message as `send` does (a file, then the text in pieces of at most 4,096
         characters, the keyboard with the last), awaiting `pace()` before each call to the Bot API.
-        A failure says why, and what is left once part of the message was delivered."""
+        A failure says why, and what is left once part of the message was delivered. A command menu
+        (`MENU`) becomes the chat's own menu."""
+        if message.file_kind == MENU:
+            return await self._set_chat_menu(message, pace)
         file_left = bool(message.file_id and message.file_kind in SEND_FILE)
         pieces = split_text(message.text, TEXT_LIMIT)
         markup = keyboard(options_of(message), 1)
@@ -207,6 +212,16 @@ class TelegramChannel:
             return failed_delivery(exc, Rest("\n".join(pieces[done:]), file_left) if partly else None)
         return Delivery(True)
 
+    async def _set_chat_menu(self, message: OutboxMessage, pace: Pace | None) -> Delivery:
+        commands = [BotCommand(*line.split(" ", 1)) for line in message.text.splitlines()]
+        if pace is not None:
+            await pace()
+        try:
+            await self.bot.set_my_commands(commands, scope=BotCommandScopeChat(int(message.chat_id)))
+        except TelegramError as exc:
+            return failed_delivery(exc)
+        return Delivery(True)
+
     def invitation_link(self, payload: str) -> str | None:
         """https://t.me/<bot>?start=<payload>."""
         return f"https://t.me/{self.username}?start={payload}" if self.username else None
@@ -215,7 +230,7 @@ class TelegramChannel:
         """The command menu in each language (the default locale's is also shown to others)."""
         for locale in ("vi", "en"):
             t = catalogs.get(locale)
-            commands = [BotCommand(name, t(text)) for name, text in COMMAND_MENU]
+            commands = [BotCommand(name, t(text)) for name, text in WORKER_MENU]
             await self.bot.set_my_commands(commands, language_code=locale)
             if locale == default_locale:
                 await self.bot.set_my_commands(commands)
@@ -296,12 +311,3 @@ async def error_handler(update: object, context: ContextTypes.DEFAULT_TYPE) -> N
                 "Sorry, something went wrong on our side. Please try again in a moment."))
         except TelegramError:
             pass
-
-
-COMMAND_MENU = [
-    ("new", N_("Send a new concern")),
-    ("status", N_("Your concerns and their status")),
-    ("help", N_("How it works")),
-    ("cancel", N_("Stop what you are doing")),
-    ("language", N_("Change the language")),
-]
