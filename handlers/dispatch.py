@@ -30,7 +30,7 @@ from handlers.core import (
 from handlers.routing import Routes
 from locales import Catalogs
 from storage.db import batch_transaction, new_session
-from storage.dialogs import claim_update, load_dialog, save_dialog
+from storage.dialogs import claim_update, load_dialog, lock_chat, save_dialog
 from storage.models import OutboxMessage, Role, row_id, utcnow
 from storage.outbox import add_receipt, drop_receipts
 from storage.people import find_person, get_or_create_person, set_role
@@ -183,6 +183,8 @@ class Core:
     def _handle(self, session: Session, incoming: Incoming, now: datetime | None) -> Outcome:
         if incoming.update_key and not claim_update(incoming.messenger, incoming.update_key, session=session):
             return Outcome()
+        # Before the person is read: a first contact reaching two processes at once creates them once.
+        lock_chat(incoming.messenger, incoming.chat_id, session=session)
         person = get_or_create_person(
             incoming.messenger, incoming.user_id, chat_id=incoming.chat_id,
             display_name=incoming.display_name, language_code=incoming.language_code, session=session,
