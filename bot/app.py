@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import signal
 import unicodedata
+import warnings
 from collections.abc import AsyncIterator, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
 import httpx
+import uvicorn
 from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from telegram import Update
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, TypeHandler
 from telegram.request import BaseRequest
+from telegram.warnings import PTBUserWarning
 
 from bot.channels import Channel
 from bot.channels.telegram import MESSENGER as TELEGRAM
@@ -23,10 +30,11 @@ from bot.channels.zalo import ZaloBotAPI, ZaloChannel
 from bot.channels.zalo_oa import OATokens, Store, ZaloOAAPI, ZaloOAChannel
 from bot.config import Settings, SettingsError, load_settings
 from bot.host import Host
-from bot.polling import run_polling, stop_on_signals
+from bot.metrics import exposition
+from bot.polling import ALLOWED_UPDATES, run_polling, stop_on_signals
 from bot.scheduler import start_scheduler
 from bot.sender import Limits, OutboxSender
-from bot.webhooks import zalo_oa_route, zalo_route
+from bot.webhooks import telegram_route, zalo_oa_route, zalo_route
 from handlers import admin, agency, conferences, officer, reports, worker
 from handlers.core import Policy
 from handlers.dispatch import Core
@@ -35,8 +43,16 @@ from handlers.rules.calendar import Calendar, ReminderPolicy
 from locales import Catalogs
 from storage.cases import cancel_stale
 from storage.db import create_db_engine, new_session
+from storage.outbox import count_pending
 from storage.reference import read_reference_file, sync_reference
 from storage.zalo_oa import seed_token
+
+log = logging.getLogger(__name__)
+# Updates still queued when the webhook app stops are handled as tasks made after `running` turned false;
+# python-telegram-bot warns that it will not await them, but `Application.stop()` waits for every queued
+# update all the same (`update_queue.join()`).
+warnings.filterwarnings("ignore", message=r"Tasks created via `Application\.create_task` while the application is "
+                        "not running", category=PTBUserWarning)
 
 # The routers, in the order their commands are looked up: staff roles first, then everyone's.
 ROUTERS = (admin.router, officer.router, conferences.router, reports.router, agency.router, worker.router)
@@ -88,13 +104,16 @@ def store_threads(settings: Settings) -> int:
 def build_telegram_application(
     settings: Settings, core: Core, *, request: BaseRequest | None = None,
     updates_request: BaseRequest | None = None, rate_limit: bool = True, host: Host | None = None,
-    others: Sequence[Channel] = (),
+    others: Sequence[Channel] = (), webhook: bool = False,
 ) -> Application:
     """The python-telegram-bot application: chats handled concurrently, each in order; the services
-    (outbox sender for Telegram and the `others` channels, scheduler) start and stop with it."""
+    (outbox sender for Telegram and the `others` channels, scheduler) start and stop with it.
+    `webhook`: without an updater; the web server puts updates on its update queue."""
     token = settings.telegram_bot_token.get_secret_value() if settings.telegram_bot_token else ""
     builder = (ApplicationBuilder().token(token).post_init(start_services).post_shutdown(stop_services)
                .concurrent_updates(PerChatOrder(MAX_CONCURRENT_UPDATES)))
+    if webhook:
+        builder = builder.updater(None)
     if settings.telegram_base_url:
         base = settings.telegram_base_url.rstrip("/")
         builder = builder.base_url(base)
@@ -240,11 +259,31 @@ async def run_messengers(settings: Settings) -> None:
             await zalo.close()
 
 
-def build_webhook_app(settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None) -> Starlette:
-    """The ASGI app for a web server (e.g. `uvicorn --factory`): the Zalo webhook endpoints that are
-    configured, the Bot Platform's at /zalo (ZALO_BOT_TOKEN and ZALO_WEBHOOK_SECRET) and the Official
-    Account's at /zalo-oa (ZALO_OA_*), with the outbox sender for their messengers and the scheduler
-    running from the app's start to its stop. `kiennghi run` may poll the other messengers beside it."""
+def check_serve_settings(settings: Settings) -> None:
+    """Refuse, in one line naming what to set, settings with which `kiennghi serve` would leave a
+    configured messenger unserved or serve none."""
+    if "telegram" in settings.messengers and not settings.telegram_webhook_configured:
+        missing = [name for name, value in (("PUBLIC_URL", settings.public_url),
+                                            ("TELEGRAM_WEBHOOK_SECRET", settings.telegram_webhook_secret)) if not value]
+        raise SettingsError(f"Missing setting {' and '.join(missing)}: kiennghi serve has Telegram post its updates "
+                            "to PUBLIC_URL/telegram with that secret (or use kiennghi run, which polls)")
+    if "zalo" in settings.messengers and settings.zalo_webhook_secret is None:
+        raise SettingsError("Missing setting ZALO_WEBHOOK_SECRET: kiennghi serve receives the Zalo bot's updates "
+                            "at /zalo with that secret (or use kiennghi run, which polls)")
+    if not settings.messengers and not settings.zalo_oa_configured:
+        raise SettingsError("Missing settings for kiennghi serve: TELEGRAM_BOT_TOKEN with PUBLIC_URL and "
+                            "TELEGRAM_WEBHOOK_SECRET, ZALO_BOT_TOKEN with ZALO_WEBHOOK_SECRET, or ZALO_OA_APP_ID, "
+                            "ZALO_OA_SECRET_KEY and ZALO_OA_ACCESS_TOKEN")
+
+
+def build_webhook_app(settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None,
+                      request: BaseRequest | None = None) -> Starlette:
+    """The ASGI app for a web server (`kiennghi serve`, or `uvicorn --factory`): the webhook endpoints
+    that are configured, Telegram's at /telegram (TELEGRAM_BOT_TOKEN, PUBLIC_URL and
+    TELEGRAM_WEBHOOK_SECRET; the webhook is set at start), the Zalo Bot Platform's at /zalo
+    (ZALO_BOT_TOKEN and ZALO_WEBHOOK_SECRET) and the Official Account's at /zalo-oa (ZALO_OA_*), with
+    /healthz and /metrics; the outbox sender for their messengers and the scheduler run from the app's
+    start to its stop. `kiennghi run` may poll the other messengers beside it."""
     core = build_core(settings)
     host = Host(core, threads=store_threads(settings))
     channels: list[ZaloChannel | ZaloOAChannel] = []
@@ -258,27 +297,113 @@ def build_webhook_app(settings: Settings, *, transport: httpx.AsyncBaseTransport
         channels.append(oa)
         routes.append(zalo_oa_route(oa, settings.zalo_oa_app_id.strip(),
                                     settings.zalo_oa_secret_key.get_secret_value().strip()))
-    if not channels:
+    telegram: Application[Any, Any, Any, Any, Any, Any] | None = None
+    if settings.telegram_webhook_configured and settings.telegram_webhook_secret is not None:
+        # The Telegram application carries the services for every channel, as under `kiennghi run`.
+        telegram = build_telegram_application(settings, core, host=host, others=channels, request=request,
+                                              webhook=True)
+        routes.append(telegram_route(telegram, settings.telegram_webhook_secret.get_secret_value()))
+    if not routes:
         core.engine.dispose()
         raise SettingsError("Missing settings for the webhook endpoints: ZALO_OA_APP_ID, ZALO_OA_SECRET_KEY and "
-                            "ZALO_OA_ACCESS_TOKEN, or ZALO_BOT_TOKEN and ZALO_WEBHOOK_SECRET")
+                            "ZALO_OA_ACCESS_TOKEN, ZALO_BOT_TOKEN and ZALO_WEBHOOK_SECRET, or TELEGRAM_BOT_TOKEN, "
+                            "PUBLIC_URL and TELEGRAM_WEBHOOK_SECRET")
+    routes += [Route("/healthz", healthz, methods=["GET"]), Route("/metrics", metrics, methods=["GET"])]
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        services = Services(settings, core, host, channels)
-        services.start()
-        app.state.services = services  # what runs beside the endpoints, for a health check or a test
+        services: Services = telegram.bot_data["services"] if telegram else Services(settings, core, host, channels)
+        app.state.services = services  # what runs beside the endpoints, for /healthz and tests
         try:
+            if telegram is not None:
+                await start_telegram_webhook(telegram, settings)
+            else:
+                services.start()
             yield
         finally:
-            await services.stop()
+            if telegram is not None:
+                await stop_telegram(telegram)  # the updates queued are handled first
+            else:
+                await services.stop()
+                core.engine.dispose()
             for channel in channels:
                 await channel.close()
-            core.engine.dispose()
 
     return Starlette(routes=routes, lifespan=lifespan)
 
 
+async def start_telegram_webhook(application: Application[Any, Any, Any, Any, Any, Any], settings: Settings) -> None:
+    """Start the application without an updater, its services (post_init) with it, and have Telegram post
+    updates to PUBLIC_URL/telegram with the secret; those waiting at Telegram are kept, not dropped."""
+    await application.initialize()
+    await start_services(application)
+    await application.start()
+    secret = settings.telegram_webhook_secret.get_secret_value() if settings.telegram_webhook_secret else None
+    await application.bot.set_webhook(f"{settings.public_url}/telegram", secret_token=secret,
+                                      allowed_updates=ALLOWED_UPDATES, drop_pending_updates=False)
+    log.info("Telegram posts its updates to %s/telegram", settings.public_url)
+
+
+async def stop_telegram(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
+    """Handle the updates already queued, let the sends under way finish, then stop the services
+    (post_shutdown); also after a start that failed part way. The webhook stays set: Telegram keeps
+    what comes meanwhile until the next start."""
+    if application.running:
+        await application.stop()
+    await application.shutdown()
+    await stop_services(application)
+
+
+async def healthz(request: Request) -> Response:
+    """GET /healthz: whether the store answers, the scheduler runs, and the outbox's backlog (JSON);
+    503 when the store or the scheduler is down."""
+    services: Services = request.app.state.services
+    pending: int | None = None
+    try:
+        pending = await asyncio.to_thread(outbox_backlog, services.core)
+    except Exception as exc:
+        log.warning("health check: the store did not answer (%s)", type(exc).__name__)
+    scheduler = services.scheduler is not None and bool(services.scheduler.running)
+    healthy = pending is not None and scheduler
+    return JSONResponse({"status": "ok" if healthy else "unhealthy", "store": "ok" if pending is not None
+                         else "unreachable", "scheduler": "running" if scheduler else "stopped",
+                         "outbox_pending": pending}, status_code=200 if healthy else 503)
+
+
+async def metrics(request: Request) -> Response:
+    """GET /metrics: the counters in Prometheus text format, with the outbox's backlog read now."""
+    services: Services = request.app.state.services
+    try:
+        pending = float(await asyncio.to_thread(outbox_backlog, services.core))
+    except Exception:  # /healthz says why; the counters are still worth a scrape
+        pending = float("nan")
+    body, content_type = exposition(pending)
+    return Response(body, media_type=content_type)
+
+
+def outbox_backlog(core: Core) -> int:
+    """Messages waiting in the outbox; the query doubles as the store's health check."""
+    with new_session(core.engine) as session:
+        return count_pending(session=session)
+
+
+def serve(settings: Settings) -> int:
+    """`kiennghi serve`: the webhook app under uvicorn on HOST:PORT until SIGINT or SIGTERM, then a clean
+    stop (queued updates handled, sends under way finished); exit code 0, or 1 if it could not start."""
+    check_serve_settings(settings)
+    app = build_webhook_app(settings)
+    # Our logging (configure_logging) formats uvicorn's lines too; one line a request would only be noise.
+    server = uvicorn.Server(uvicorn.Config(app, host=settings.host, port=settings.port, lifespan="on",
+                                           log_config=None, access_log=False, server_header=False))
+    # uvicorn raises the signal it stopped on again once it is done, for the program around it: with these
+    # handlers that ends here, with exit code 0, rather than killing the process or raising KeyboardInterrupt.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: None)
+    server.run()
+    return 0 if server.started else 1
+
+
 def webhook_app() -> Starlette:
-    """`uvicorn --factory bot.app:webhook_app`: the webhook app, with the settings from the environment and `.env`."""
+    """`uvicorn --factory bot.app:webhook_app`: the webhook app, with the settings from the environment and `.env`
+    (`kiennghi serve` is the same app, with its settings checked first and its logging set)."""
     return build_webhook_app(load_settings())

@@ -8,6 +8,7 @@ import logging
 import sys
 
 from bot.config import Settings, SettingsError, load_settings
+from bot.logs import configure_logging
 from storage.reference import ReferenceError
 
 
@@ -16,6 +17,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="kiennghi", description="Workers' concerns to the Labour Federation.")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("run", help="run the bot on every messenger with a token (Telegram, Zalo; long polling)")
+    commands.add_parser("serve", help="run the bot behind a web server: webhooks, /healthz and /metrics on HOST:PORT")
     shell = commands.add_parser("shell", help="talk to the bot in this terminal, without a token")
     shell.add_argument("--as", dest="as_role", default="worker", metavar="ROLE",
                        help="worker (default), officer, agency:<agency code> or admin")
@@ -42,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
         settings = load_settings()
         if args.command == "run":
             return run_bot(settings)
+        if args.command == "serve":
+            return run_server(settings)
         if args.command == "export":
             return run_export(settings, args)
         if args.command == "purge":
@@ -63,15 +67,19 @@ def run_bot(settings: Settings) -> int:
     if not settings.messengers:
         raise SettingsError("Missing setting TELEGRAM_BOT_TOKEN or ZALO_BOT_TOKEN: set one or both "
                             "(a Telegram bot from @BotFather, a Zalo bot from Zalo Bot Creator)")
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
-    # httpx logs every request at INFO, with its URL, and a Bot API's URL holds the token.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    # APScheduler logs every run of every job at INFO: a timer firing is not news.
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    configure_logging(settings.log_format)
     from bot.app import run_messengers
 
     asyncio.run(run_messengers(settings))
     return 0
+
+
+def run_server(settings: Settings) -> int:
+    """Serve the webhooks, /healthz and /metrics on HOST:PORT until SIGINT or SIGTERM."""
+    from bot.app import serve
+
+    configure_logging(settings.log_format)
+    return serve(settings)  # a missing setting is refused before anything is opened
 
 
 def run_shell(settings: Settings, as_role: str) -> int:

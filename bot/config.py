@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, time
 from pathlib import Path
 from typing import Annotated, Literal
@@ -24,6 +25,12 @@ class Settings(BaseSettings):
 
     telegram_bot_token: SecretStr | None = None
     telegram_base_url: str | None = None
+    # `kiennghi serve`: Telegram posts updates to PUBLIC_URL/telegram with this secret in a header.
+    public_url: str | None = None
+    telegram_webhook_secret: SecretStr | None = None
+    host: str = "127.0.0.1"  # where `kiennghi serve` listens (behind a reverse proxy that holds TLS)
+    port: int = Field(8080, ge=1, le=65535)
+    log_format: Literal["plain", "json"] = "plain"  # json: one JSON object a line, for log collectors
     # Zalo Bot Platform (a bot made with Zalo Bot Creator); hosts and limits are settings because
     # Zalo's reference could not be checked (see shared/context/zalo.md).
     zalo_bot_token: SecretStr | None = None
@@ -155,6 +162,21 @@ class Settings(BaseSettings):
             raise ValueError("must be 8 to 256 characters")
         return value
 
+    @field_validator("telegram_webhook_secret")
+    @classmethod
+    def _telegram_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        # Telegram's rule for setWebhook's secret_token: 1 to 256 of A-Z, a-z, 0-9, _ and -.
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", value.get_secret_value()):
+            raise ValueError("must be 1 to 256 characters of A-Z, a-z, 0-9, _ and -")
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("https://", "http://")):
+            raise ValueError("must start with https://, e.g. https://bot.example.org")
+        return value.rstrip("/") if value else value
+
     @field_validator("zalo_base_url", "zalo_oa_base_url", "zalo_oa_oauth_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
@@ -167,6 +189,11 @@ class Settings(BaseSettings):
         """The messengers with a token: what `kiennghi run` serves."""
         tokens = {"telegram": self.telegram_bot_token, "zalo": self.zalo_bot_token}
         return [name for name, token in tokens.items() if token is not None and token.get_secret_value().strip()]
+
+    @property
+    def telegram_webhook_configured(self) -> bool:
+        """Whether the web server receives Telegram's updates: a token, PUBLIC_URL and TELEGRAM_WEBHOOK_SECRET."""
+        return "telegram" in self.messengers and bool(self.public_url) and self.telegram_webhook_secret is not None
 
     @property
     def zalo_oa_configured(self) -> bool:

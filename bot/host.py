@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+from bot.metrics import UPDATE_SECONDS, UPDATES
 from handlers.core import Incoming
 from handlers.dispatch import Core, Outcome
 
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
@@ -28,10 +32,15 @@ class Host:
 
     async def handle(self, incoming: Incoming) -> Outcome:
         """Handle one event; its outcome once everything it changed is committed."""
+        started = time.perf_counter()
         if self._executor is None:
             outcome = await self._in_next_batch(incoming)
         else:
             outcome = await self._run(self.core.handle, incoming)
+        seconds = time.perf_counter() - started
+        UPDATES.labels(incoming.messenger).inc()
+        UPDATE_SECONDS.labels(incoming.messenger).observe(seconds)
+        log.info("update handled: messenger=%s latency_ms=%.1f", incoming.messenger, seconds * 1000)
         if outcome.queued and self.on_queued is not None:
             self.on_queued()
         return outcome

@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
 from bot.channels.zalo import remove_unlinked_copies
+from bot.metrics import REMINDERS
 from bot.sender import OutboxSender
 from handlers.dispatch import Core
 from handlers.rules.broadcasts import report_progress
@@ -102,6 +103,10 @@ def start_scheduler(engine: Engine, sender: OutboxSender, *, interval_seconds: f
                 # The scheduler is shutting down (its asyncio executor cancels running jobs): the sweep's
                 # thread still ends its transaction, and the loop waits for it. Nothing went wrong.
                 return
+            for kind, count in (("stage", report.stages), ("overdue", report.overdue),
+                                ("escalation", report.escalations), ("digest", report.digests),
+                                ("arrivals", report.arrivals)):
+                REMINDERS.labels(kind).inc(count)
             if report.total:
                 log.info("reminder sweep queued %d messages (%d reminders, %d overdue, %d escalations, "
                          "%d digests, %d arrival notices)", report.total, report.stages, report.overdue,

@@ -38,6 +38,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from bot.channels import Delivery, Pace
+from bot.metrics import OUTBOX_FAILED, OUTBOX_SENT
 from storage.db import new_session
 from storage.dialogs import offer_choices
 from storage.models import OutboxMessage, row_id, utcnow
@@ -362,6 +363,8 @@ class OutboxSender:
                 offered = options_of(message) if message.messenger in self.typed_choices else []
                 await self._settle(record_sent_offering, message_id, message.messenger, message.chat_id, offered)
                 self.sent += 1
+                OUTBOX_SENT.labels(message.messenger).inc()
+                log.info("outbox message %s sent (%s)", message_id, message.messenger)
                 return True
             error = delivery.error or "?"
             rest = None
@@ -391,6 +394,7 @@ class OutboxSender:
                                         retry_at=retry_at, rest=rest)
             message.attempts += 1
             if status == FAILED:
+                OUTBOX_FAILED.labels(message.messenger).inc()
                 log.warning("outbox message %s not delivered: %s", message_id, error)
                 return True
             log.info("outbox message %s not sent (%s); trying again at %s", message_id, error, retry_at)

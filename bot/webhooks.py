@@ -1,5 +1,7 @@
 """Webhook endpoints as ASGI routes (Starlette), for a web server (`kiennghi run` polls).
 
+- **Telegram** (`/telegram`): Telegram posts each update with the secret given in `setWebhook`, in
+  the header `X-Telegram-Bot-Api-Secret-Token`; the update goes on python-telegram-bot's update queue.
 - **Zalo Bot Platform** (`/zalo`): Zalo posts each update with the secret it was given in
   `setWebhook`, in the header `X-Bot-Api-Secret-Token`.
 - **Zalo Official Account** (`/zalo-oa`): Zalo signs each event in the header
@@ -24,17 +26,52 @@ from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from telegram import Update
+from telegram.ext import Application
 
 from bot.channels.zalo import ZaloChannel, unwrap
 from bot.channels.zalo_oa import ZaloOAChannel
 
 log = logging.getLogger(__name__)
 
+TELEGRAM_SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 SECRET_HEADER = "X-Bot-Api-Secret-Token"
 SIGNATURE_HEADER = "X-ZEvent-Signature"
 # Some integrations read the signed timestamp from this header rather than from the body: both are tried.
 TIMESTAMP_HEADER = "X-ZEvent-Timestamp"
 MAX_BODY_BYTES = 1_000_000  # an update is a few hundred bytes; anything this large is not one
+
+
+def telegram_route(application: Application[Any, Any, Any, Any, Any, Any], secret: str, *,
+                   path: str = "/telegram") -> Route:
+    """Telegram's endpoint at `path`: a wrong or missing secret gets 403, a body over 1 MB 413, one
+    that is no update 400, and nothing is handled; an update goes on the application's update queue
+    and gets 200 at once (handled after the answer, in its chat's turn)."""
+    if not secret:
+        raise ValueError("the Telegram webhook needs a secret (TELEGRAM_WEBHOOK_SECRET)")
+    expected = secret.encode()
+
+    async def receive(request: Request) -> Response:
+        given = request.headers.get(TELEGRAM_SECRET_HEADER, "").encode()
+        if not hmac.compare_digest(given, expected):  # in constant time: the secret is the only guard
+            log.warning("a Telegram webhook post had a wrong or no secret; refused")
+            return JSONResponse({"ok": False, "description": "forbidden"}, status_code=403)
+        body = await _body(request)
+        if body is None:
+            log.warning("a Telegram webhook post was over %d bytes; refused", MAX_BODY_BYTES)
+            return JSONResponse({"ok": False, "description": "too large"}, status_code=413)
+        try:
+            data = json.loads(body)
+            update = Update.de_json(data, application.bot) if isinstance(data, dict) and "update_id" in data else None
+        except Exception:  # anything that is not an update's JSON (python-telegram-bot raises several kinds)
+            update = None
+        if update is None:
+            log.warning("a Telegram webhook post was no update; ignored")
+            return JSONResponse({"ok": False, "description": "bad request"}, status_code=400)
+        await application.update_queue.put(update)
+        return JSONResponse({"ok": True})
+
+    return Route(path, receive, methods=["POST"])
 
 
 def zalo_route(channel: ZaloChannel, secret: str, *, path: str = "/zalo") -> Route:

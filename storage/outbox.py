@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, exists, insert, update
+from sqlalchemy import delete, exists, func, insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
@@ -62,6 +62,11 @@ class OutboxBatch:
 def options_of(message: OutboxMessage) -> list[tuple[str, str]]:
     """The (key, label) choices queued with a message."""
     return [(key, label) for key, label in json.loads(message.options or "[]")]
+
+
+def count_pending(*, session: Session) -> int:
+    """Messages waiting to be sent (due now or at a retry): the outbox's backlog."""
+    return session.exec(select(func.count()).where(OutboxMessage.status == PENDING)).one()
 
 
 def due_messages(messengers: list[str], *, session: Session, limit: int = 50,

@@ -648,11 +648,12 @@ def test_uvicorn_can_build_the_webhook_app_from_the_environment(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)  # no .env here
     monkeypatch.delenv("ZALO_WEBHOOK_SECRET", raising=False)
+    monkeypatch.delenv("PUBLIC_URL", raising=False)  # Telegram's webhook is not served here
     for name, value in {"DATABASE_URL": f"sqlite:///{tmp_path}/kiennghi.db", "ZALO_OA_APP_ID": APP_ID,
                         "ZALO_OA_SECRET_KEY": SECRET_KEY, "ZALO_OA_ACCESS_TOKEN": FIRST_ACCESS}.items():
         monkeypatch.setenv(name, value)
     app = webhook_app()
-    assert [route.path for route in app.routes] == ["/zalo-oa"]  # type: ignore[attr-defined]
+    assert [route.path for route in app.routes] == ["/zalo-oa", "/healthz", "/metrics"]  # type: ignore[attr-defined]
     engine = create_db_engine(f"sqlite:///{tmp_path}/kiennghi.db")
     with new_session(engine) as session:
         stored = session.get(ZaloOAToken, APP_ID)
