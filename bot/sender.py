@@ -77,6 +77,9 @@ MAX_INLINE_WAIT = 30.0
 LANE_BATCH = 20  # a lane reads its chat's waiting messages this many at a time
 FEED_BATCH = 200  # heads of chats read at a time
 MAX_LANES = 500  # chats being sent to at once (at 30/s and 1/s per chat, 30 keep Telegram busy)
+# A send takes seconds (a file, the pieces of a long text, a 429's wait of up to MAX_INLINE_WAIT): a
+# message "sending" for longer belongs to a process that died during the send.
+IN_FLIGHT = timedelta(minutes=2)
 # A broadcast is fed a little at a time, to few lanes: an answer or a reminder queued meanwhile
 # waits for about this many broadcast messages, not for the whole broadcast.
 BROADCAST_BATCH = 50
@@ -170,8 +173,9 @@ class OutboxSender:
 
     def __init__(self, engine: Engine, channels: dict[str, Deliver], *, limits: dict[str, Limits] | None = None,
                  threads: int = 1, retry_delays: Sequence[float] = RETRY_DELAYS, max_lanes: int = MAX_LANES,
-                 typed_choices: Collection[str] = ()) -> None:
+                 typed_choices: Collection[str] = (), in_flight: timedelta = IN_FLIGHT) -> None:
         self.engine = engine
+        self.in_flight = in_flight  # a message "sending" longer than this was left by a dead process
         self.channels = channels
         # Messengers without buttons: a delivered message's choices become its chat's current ones.
         self.typed_choices = frozenset(typed_choices)
@@ -188,7 +192,7 @@ class OutboxSender:
         self._pass: asyncio.Future[int] | None = None
         self._requests = 0  # drains and kicks asked for
         self._served = 0  # the requests a finished pass has answered
-        self._recovered = False
+        self._recovered_at: float | None = None  # when "sending" messages were last looked at
         self._loop: asyncio.AbstractEventLoop | None = None
 
     # ---- what the program calls ------------------------------------------------------------------
@@ -262,14 +266,15 @@ class OutboxSender:
 
     async def _run_pass(self) -> int:
         sent_before = self.sent
-        if not self._recovered:
-            count = await self._store(mark_uncertain, list(self.channels))
-            self._recovered = True
+        loop = asyncio.get_running_loop()
+        if self._recovered_at is None or loop.time() - self._recovered_at >= self.in_flight.total_seconds():
+            # At start-up, then now and then: another process on the store may be the one that died.
+            count = await self._store(mark_uncertain, list(self.channels), older_than=self.in_flight)
+            self._recovered_at = loop.time()
             if count:
                 log.warning("%d outbox message(s) were being sent when the bot stopped: marked uncertain "
                             "(possibly sent), not sent again; officers see them in /undelivered", count)
         await self._show_receipts_left()
-        loop = asyncio.get_running_loop()
         while not self._halted.is_set():
             seen = self._requests
             self._wake.clear()

@@ -120,10 +120,12 @@ def waiting_for_chat(messenger: str, chat_id: str, *, session: Session, limit: i
 
 
 def claim_for_sending(message_id: int, *, session: Session) -> bool:
-    """pending → sending, committed before the message goes out; False if it was not waiting."""
+    """pending → sending, committed before the message goes out; False if it was not waiting.
+
+    While it is "sending", `next_attempt_at` holds when the send began (see mark_uncertain)."""
     claimed = session.execute(update(OutboxMessage).where(
         col(OutboxMessage.id) == message_id, col(OutboxMessage.status) == PENDING,
-    ).values(status=SENDING).returning(col(OutboxMessage.id))).first()
+    ).values(status=SENDING, next_attempt_at=utcnow()).returning(col(OutboxMessage.id))).first()
     session.commit()
     return claimed is not None
 
@@ -242,11 +244,13 @@ def _keep_rest(message: OutboxMessage, rest: tuple[str, bool] | None) -> None:
         message.file_id = message.file_kind = None
 
 
-def mark_uncertain(messengers: list[str], *, session: Session) -> int:
-    """At start-up: messages still "sending" were being sent when the process died, and may have
-    arrived; they become "uncertain", for officers to see, and are never sent again on their own."""
+def mark_uncertain(messengers: list[str], *, session: Session, older_than: timedelta = timedelta(0)) -> int:
+    """Messages "sending" for longer than any send takes were being sent by a process that died, and
+    may have arrived; they become "uncertain", for officers to see, and are never sent again on their
+    own. Younger ones may be in the hands of another process running on the same store: left alone."""
     result = session.execute(update(OutboxMessage).where(
         col(OutboxMessage.status) == SENDING, col(OutboxMessage.messenger).in_(messengers),
+        col(OutboxMessage.next_attempt_at) < utcnow() - older_than,
     ).values(status=UNCERTAIN, last_error="possibly sent: the process stopped during the send")
      .returning(col(OutboxMessage.id)))
     count = len(result.all())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
@@ -13,6 +14,7 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
 import locales
 from bot.app import build_core, build_sender, build_telegram_application, build_zalo_channel
@@ -138,8 +140,15 @@ def postgres_url() -> Iterator[str]:
         pytest.skip("TEST_POSTGRES_URL is not set (see .ci/run)")
     name = f"kn_test_{uuid.uuid4().hex[:12]}"
     admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    for attempt in range(10):
+        try:
+            with admin.connect() as connection:
+                connection.execute(text(f'CREATE DATABASE "{name}"'))
+            break
+        except OperationalError:  # "template1 is being accessed by other users": another test run's CREATE
+            if attempt == 9:
+                raise
+            time.sleep(0.5)
     try:
         yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
     finally:

@@ -19,10 +19,11 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlmodel import select
+from sqlalchemy import update
+from sqlmodel import col, select
 
 from bot.app import build_core, build_telegram_application
-from bot.sender import Limits, OutboxSender
+from bot.sender import IN_FLIGHT, Limits, OutboxSender
 from handlers.dispatch import Core
 from storage.db import new_session
 from storage.models import Broadcast, OutboxMessage, Person, Receipt, Unreachable, utcnow
@@ -256,11 +257,39 @@ async def test_killed_between_sending_and_sent_the_message_is_uncertain_and_neve
             out, _ = child.communicate(timeout=10)
         assert "calling the messenger" in out
 
-        await r.sender.drain()  # a new process on the same store
-        await r.sender.drain()
+        await r.sender.drain()  # a new process on the same store, at once: the sends may still be under way
+        assert [r.row(i).status for i in (a1, a2, b1)] == ["sending", "pending", "sending"]
+        with new_session(r.core.engine) as session:  # longer ago than any send takes: that process died
+            session.execute(update(OutboxMessage).where(col(OutboxMessage.status) == "sending")
+                            .values(next_attempt_at=utcnow() - IN_FLIGHT - timedelta(seconds=1)))
+            session.commit()
+        fresh = OutboxSender(r.core.engine, r.sender.channels, limits={TELEGRAM: Limits(30, 1)})
+        try:
+            await fresh.drain()
+            await fresh.drain()
+        finally:
+            await fresh.close()
         assert [r.row(i).status for i in (a1, a2, b1)] == ["uncertain", "sent", "uncertain"]
         assert r.texts_to(A) == ["A2"] and r.texts_to(B) == []  # the uncertain ones never sent again
         assert "possibly sent" in (r.row(a1).last_error or "")
+
+
+async def test_a_process_starting_beside_another_leaves_its_sends_under_way_alone(
+        tmp_path: Path, database_url: str) -> None:
+    """A rolling restart: the new process does not take the old one's sends in flight for "possibly sent"."""
+    async with rig(tmp_path, database_url=database_url, round_trip=1.0, limits=None) as r:
+        message = r.queue(A, "A1")
+        first = asyncio.ensure_future(r.sender.drain())
+        while r.row(message).status != "sending":
+            await asyncio.sleep(0.02)
+        other = OutboxSender(r.core.engine, r.sender.channels, limits={TELEGRAM: Limits(1e6, 1e6)})
+        try:
+            await other.drain()  # starts while the first is waiting for Telegram
+            assert r.row(message).status == "sending"  # not taken for "possibly sent"
+        finally:
+            await other.close()
+        await first
+        assert r.row(message).status == "sent" and r.texts_to(A) == ["A1"]
 
 
 async def test_receipts_left_by_a_dead_process_are_still_shown(tmp_path: Path) -> None:
@@ -298,7 +327,7 @@ async def test_undelivered_lists_failed_and_possibly_sent_messages(tmp_path: Pat
         world.api.blocked.add(str(WORKER))
         with new_session(world.engine) as session:  # left "sending" by a process that was killed
             session.add(OutboxMessage(messenger=TELEGRAM, chat_id="4242", text="Kiến nghị đã được chuyển",
-                                      status="sending"))
+                                      status="sending", next_attempt_at=utcnow() - 2 * IN_FLIGHT))
             session.commit()
         await cast.officer.send(f"/accept {code}")
         await world.deliver_outbox()
