@@ -15,6 +15,7 @@ sender and the scheduler beside them.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -40,13 +41,16 @@ SIGNATURE_HEADER = "X-ZEvent-Signature"
 # Some integrations read the signed timestamp from this header rather than from the body: both are tried.
 TIMESTAMP_HEADER = "X-ZEvent-Timestamp"
 MAX_BODY_BYTES = 1_000_000  # an update is a few hundred bytes; anything this large is not one
+# A webhook answers within a second; an update not handled by then is refused and sent again later.
+HANDLED_WAIT = 0.9
 
 
 def telegram_route(application: Application[Any, Any, Any, Any, Any, Any], secret: str, *,
                    path: str = "/telegram") -> Route:
     """Telegram's endpoint at `path`: a wrong or missing secret gets 403, a body over 1 MB 413, one
     that is no update 400, and nothing is handled; an update goes on the application's update queue
-    and gets 200 at once (handled after the answer, in its chat's turn)."""
+    (handled in its chat's turn) and gets 200 once its changes are committed, before the replies are
+    sent; one not handled within HANDLED_WAIT gets 503, and Telegram sends it again."""
     if not secret:
         raise ValueError("the Telegram webhook needs a secret (TELEGRAM_WEBHOOK_SECRET)")
     expected = secret.encode()
@@ -68,7 +72,18 @@ def telegram_route(application: Application[Any, Any, Any, Any, Any, Any], secre
         if update is None:
             log.warning("a Telegram webhook post was no update; ignored")
             return JSONResponse({"ok": False, "description": "bad request"}, status_code=400)
+        # Answered once the update is in the store, before the replies go out: a process killed after
+        # the 200 loses nothing Telegram will not send again (a redelivery is found handled, once).
+        channel = application.bot_data["channel"]
+        handled = channel.when_handled(update.update_id)
         await application.update_queue.put(update)
+        try:
+            await asyncio.wait_for(asyncio.shield(handled), HANDLED_WAIT)
+        except TimeoutError:
+            channel.forget_handled(update.update_id)
+            log.warning("update %s not handled within %.1f s; Telegram will send it again", update.update_id,
+                        HANDLED_WAIT)
+            return JSONResponse({"ok": False, "description": "busy, try again"}, status_code=503)
         return JSONResponse({"ok": True})
 
     return Route(path, receive, methods=["POST"])

@@ -118,13 +118,14 @@ async def test_a_workers_start_posted_with_the_secret_gets_the_welcome(served: S
     assert webhook["drop_pending_updates"] == "false"  # as python-telegram-bot encodes it
 
 
-async def test_the_webhook_answers_before_the_reply_is_sent(served: Served) -> None:
+async def test_the_webhook_answers_once_the_update_is_stored_before_the_reply_is_sent(served: Served) -> None:
     served.api.round_trip = 1.0  # Telegram is slow to take the reply: the webhook must not wait for it
     started = time.monotonic()
     response = await served.post(start_update())
     answered = time.monotonic() - started
     assert response.status_code == 200 and answered < 0.5, answered
-    assert not served.api.texts(USER_ID)
+    with new_session(served.engine) as session:  # a process killed now has lost nothing
+        assert session.exec(select(Person).where(Person.external_id == str(USER_ID))).one()
     await until(lambda: served.api.texts(USER_ID))
 
 
@@ -340,3 +341,85 @@ def _answers(client: httpx.Client) -> bool:
         return client.get("/healthz").status_code == 200
     except httpx.TransportError:
         return False
+
+
+# ---- two real processes on one PostgreSQL ------------------------------------------------------------------
+
+def start_serve(bot_api: FakeBotServer, tmp_path: Path, database_url: str, name: str) -> tuple[Any, str]:
+    """A real `kiennghi serve` on a free loopback port; the process and its base address."""
+    port = free_port()
+    folder = tmp_path / name
+    folder.mkdir()
+    env = {key: value for key, value in os.environ.items()
+           if not key.upper().startswith(("TELEGRAM_", "DATABASE_", "ZALO_", "PUBLIC_URL", "LOG_", "HOST", "PORT"))
+           and "PROXY" not in key.upper()}
+    env.update(TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_BASE_URL=bot_api.base_url, PUBLIC_URL=PUBLIC_URL,
+               TELEGRAM_WEBHOOK_SECRET=SECRET, HOST="127.0.0.1", PORT=str(port), DATABASE_URL=database_url,
+               NO_PROXY="127.0.0.1,localhost", PYTHONUNBUFFERED="1", OUTBOX_INTERVAL_SECONDS="1")
+    root = str(Path(__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+    log = open(folder / "serve.log", "w+", encoding="utf-8")  # noqa: SIM115 (read while it runs)
+    process = subprocess.Popen([sys.executable, "-m", "bot.cli", "serve"], cwd=folder, env=env,
+                               stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, text=True)
+    LOGS[process.pid] = log
+    return process, f"http://127.0.0.1:{port}"
+
+
+def text_update(update_id: int, user_id: int, text: str) -> dict[str, Any]:
+    """A worker's text message, as Telegram posts it."""
+    update = start_update(update_id, user_id)
+    update["message"]["text"] = text
+    del update["message"]["entities"]
+    return update
+
+
+def test_two_serve_processes_on_one_postgresql_handle_each_update_once(
+        bot_api: FakeBotServer, tmp_path: Path, postgres_url: str) -> None:
+    """Behind one proxy: an update posted to both is answered once, a chat's dialog goes on whichever
+    process gets its next message, and when one is killed the other carries on."""
+    first, first_url = start_serve(bot_api, tmp_path, postgres_url, "a")
+    second, second_url = start_serve(bot_api, tmp_path, postgres_url, "b")
+    processes = (first, second)
+    try:
+        with httpx.Client(base_url=first_url, trust_env=False) as one, \
+                httpx.Client(base_url=second_url, trust_env=False) as two:
+            for client, process in ((one, first), (two, second)):
+                wait_for(lambda client=client: _answers(client), 60, "the server to listen", process)
+            # The same update reaches both processes: one welcome.
+            assert one.post("/telegram", json=start_update(1), headers=HEADERS).status_code == 200
+            assert two.post("/telegram", json=start_update(1), headers=HEADERS).status_code == 200
+            wait_for(sent_to_worker(bot_api, "Bắc Ninh"), 30, "the welcome", first)
+            # One chat's messages go to alternate processes: the dialog goes on from where it is.
+            two.post("/telegram", json=text_update(2, USER_ID, "Tiếng Việt"), headers=HEADERS)
+            wait_for(sent_to_worker(bot_api, "Nghị định 13/2023/NĐ-CP"), 30, "the privacy notice", second)
+            one.post("/telegram", json=text_update(3, USER_ID, "Tôi đồng ý"), headers=HEADERS)
+            wait_for(sent_to_worker(bot_api, "Bạn muốn làm gì?"), 30, "the menu", first)
+            # Twenty workers, alternately, on both: each gets one welcome.
+            for number in range(20):
+                client = one if number % 2 else two
+                assert client.post("/telegram", json=start_update(100 + number, 9000 + number),
+                                   headers=HEADERS).status_code == 200
+            first.kill()  # SIGKILL; the other goes on
+            first.wait(timeout=10)
+            for number in range(20, 25):
+                assert two.post("/telegram", json=start_update(100 + number, 9000 + number),
+                                headers=HEADERS).status_code == 200
+
+            def welcomes() -> dict[str, int]:
+                found: dict[str, int] = {}
+                for method, params in bot_api.recorded():
+                    if method == "sendMessage" and "Chọn ngôn ngữ / Choose" in str(params.get("text", "")):
+                        found[str(params["chat_id"])] = found.get(str(params["chat_id"]), 0) + 1
+                return found
+
+            wait_for(lambda: len(welcomes()) >= 25, 60, "25 welcomes", second)
+            time.sleep(2)  # anything sent twice would have arrived by now
+        counted = welcomes()
+        assert counted.get(str(USER_ID)) == 1 and len(sent_to_worker(bot_api, "Nghị định 13/2023/NĐ-CP")()) == 1
+        assert all(counted.get(str(9000 + n)) == 1 for n in range(25)), counted
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+                process.wait(timeout=10)
+    assert "Traceback" not in output_of(second), output_of(second)

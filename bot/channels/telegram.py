@@ -152,11 +152,25 @@ class TelegramChannel:
         self.bot = bot
         self.host = host
         self.username: str | None = None  # known once the bot is initialized (getMe)
+        self._handled: dict[int, asyncio.Future[None]] = {}  # update id -> done once it is in the store
+
+    def when_handled(self, update_id: int) -> asyncio.Future[None]:
+        """A future done once this update's changes are committed (the webhook answers after it)."""
+        return self._handled.setdefault(update_id, asyncio.get_running_loop().create_future())
+
+    def forget_handled(self, update_id: int) -> None:
+        """Stop waiting for an update (the webhook gave up on it)."""
+        self._handled.pop(update_id, None)
 
     async def on_update(self, update: Update) -> None:
         """Handle any update: normalise it, let the core decide, render the replies."""
         incoming = to_incoming(update)
-        outcome = await self.host.handle(incoming) if incoming is not None else None
+        try:
+            outcome = await self.host.handle(incoming) if incoming is not None else None
+        finally:  # committed (or refused, or failed and rolled back): Telegram may forget it now
+            waiting = self._handled.pop(update.update_id, None)
+            if waiting is not None and not waiting.done():
+                waiting.set_result(None)
         if update.callback_query is not None:
             # Answered after the update is handled (or found handled already): a press delivered
             # twice or late still gets its reply once; Telegram refuses answers to old queries.
