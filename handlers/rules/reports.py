@@ -11,6 +11,7 @@ import csv
 import io
 from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime, time, timedelta
+from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -31,6 +32,7 @@ COLUMNS = [  # header, width in characters
 ]
 DATE_FORMAT = "DD/MM/YYYY"
 STYLED = (3, 6, 8, 9, 10)  # content, date received, deadline, date answered, answer
+DATES = (6, 8, 9)  # of those, the dates
 TOP = 8  # bars in a chart: more do not read on a phone
 
 
@@ -137,15 +139,17 @@ def _short(label: str, width: int = 24) -> str:
 
 
 def _cells(t: Translator, row: ExportRow, number: int, name_of: NameOf) -> list[Any]:
+    # Nothing to show is None, not "": an XLSX writer then skips the cell instead of writing an empty one.
     concern = row.concern
     answered = [a for a in row.assignments if a.answered_at is not None]
     return [
         number, concern.tracking_code, name_of("category", concern.category_code), concern.description or
-        t("(voice note)"), concern.enterprise or "", name_of("place", concern.place_code) if concern.place_code
-        else "", _local(t, concern.created_at), "; ".join(name_of("agency", a.agency_code) for a in row.assignments),
+        t("(voice note)"), concern.enterprise or None, name_of("place", concern.place_code) if concern.place_code
+        else None, _local(t, concern.created_at),
+        "; ".join([name_of("agency", a.agency_code) for a in row.assignments]) or None,
         min((a.deadline for a in row.assignments), default=None),
-        max((_local(t, a.answered_at) for a in answered if a.answered_at), default=None),
-        "\n".join(f"{name_of('agency', a.agency_code)}: {a.answer_text or ''}" for a in answered),
+        max((_local(t, a.answered_at) for a in answered), default=None),
+        "\n".join([f"{name_of('agency', a.agency_code)}: {a.answer_text or ''}" for a in answered]) or None,
         t(STATUS_LABELS[Status(concern.status)]),
         round(row.rating, 1) if row.rating is not None else None, concern.me_too,
     ]
@@ -178,17 +182,23 @@ def write_xlsx(out: Any, t: Translator, rows: Iterable[ExportRow], summary: Summ
         cell.font, cell.alignment = bold, wrap
         header.append(cell)
     sheet.append(header)
+    # Only dates and long texts need a cell object (plain values are cheaper), and one a column will do,
+    # styled once: styling a new cell each row cost more than writing it. A write-only sheet writes a row
+    # out before append() returns, so the cell is free again for the next row.
+    styled = {index: WriteOnlyCell(sheet) for index in STYLED}
+    for index, cell in styled.items():
+        if index in DATES:
+            cell.number_format = DATE_FORMAT
+        else:
+            cell.alignment = wrap
+    name_of = cache(name_of)  # a few dozen names, asked for several times a row
     count = 0
     for count, row in enumerate(rows, 1):
         cells = _cells(t, row, count, name_of)
-        for index in STYLED:  # only dates and long texts need a cell object: plain values are cheaper
-            value = cells[index]
-            if value is not None and value != "":
-                cell = cells[index] = WriteOnlyCell(sheet, value)
-                if isinstance(value, date):
-                    cell.number_format = DATE_FORMAT
-                else:
-                    cell.alignment = wrap
+        for index, cell in styled.items():
+            if cells[index] is not None:
+                cell.value = cells[index]
+                cells[index] = cell
         sheet.append(cells)
     agencies = book.create_sheet(t("By agency"))
     for index, width in enumerate((36, 12, 14, 12, 12), 1):
@@ -204,6 +214,7 @@ def write_csv(out: io.TextIOBase | Any, t: Translator, rows: Iterable[ExportRow]
     """The annex as CSV; the caller opens `out` as UTF-8 with BOM so spreadsheets read Vietnamese."""
     writer = csv.writer(out)
     writer.writerow([t(label) for label, _ in COLUMNS])
+    name_of = cache(name_of)
     count = 0
     for count, row in enumerate(rows, 1):
         writer.writerow([f"{value:%d/%m/%Y}" if isinstance(value, date) else "" if value is None else value
