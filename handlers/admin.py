@@ -98,11 +98,13 @@ def staff(ctx: Context) -> None:
 
 @router.command("revoke")
 def revoke(ctx: Context) -> None:
-    """Remove someone's staff role: `/revoke` shows whom; `/revoke <number>` does it."""
+    """Remove someone's staff role: `/revoke` shows whom; `/revoke <number>` asks to confirm;
+    `/revoke <number> yes` does it."""
     configured = ctx.policy.admin_ids
     removable = [p for p in list_staff(session=ctx.session)
                  if p.id != ctx.person.id and f"{p.messenger}:{p.external_id}" not in configured]
-    number = parse_number(ctx.incoming.args)
+    typed, _, confirmed = ctx.incoming.args.partition(" ")
+    number = parse_number(typed)
     target = next((p for p in removable if p.id == number), None)
     if target is None:
         if not removable:
@@ -113,6 +115,12 @@ def revoke(ctx: Context) -> None:
                  for p in removable])
         return
     old_role = Role(target.role)
+    if confirmed.strip().lower() != "yes":  # a role is not taken away by one stray tap
+        ctx.say(ctx.t("Remove the role of {name} ({who})? They will no longer receive or handle concerns.",
+                      name=display_name(target), who=role_label(ctx, old_role, target.agency_code)),
+                [Option(Choice.command("revoke", f"{target.id} yes"), ctx.t("Remove the role")),
+                 Option(Choice.command("staff"), ctx.t("Keep the role"))])
+        return
     set_role(target, Role.WORKER, None, session=ctx.session)
     ctx.update_menu(target)  # back to the workers' commands
     log.info("person %s removed role %s from person %s", ctx.person.id, old_role, target.id)

@@ -166,6 +166,7 @@ async def test_staff_get_their_own_command_menu_in_their_language(tmp_path: Path
         await cast.officer.choose("English")
         await cast.admin.send("/revoke")
         await cast.admin.choose("Sở LĐTBXH – đầu mối cơ quan")
+        await cast.admin.choose("Thu hồi vai trò")
         world.api.clear()
         await world.deliver_outbox()
         menus = chat_menus(world)

@@ -173,7 +173,10 @@ async def test_revoked_officer_loses_the_commands(world: Any) -> None:
     officer_id = cast.officer.person_row().id
     staff = await cast.admin.send("/staff")
     assert "Minh" in staff[0].text
-    await cast.admin.send(f"/revoke {officer_id}")
+    asked = await cast.admin.send(f"/revoke {officer_id}")
+    assert "Thu hồi vai trò của Minh Cán bộ (cán bộ công đoàn)?" in text_of(asked), text_of(asked)
+    assert "/queue" not in text_of(await cast.officer.send("/queue"))  # nothing happened yet
+    await cast.admin.choose("Thu hồi vai trò")
     denied = await cast.officer.send("/queue")
     assert "/queue" in denied[0].text and "0" not in denied[0].text
 
