@@ -16,7 +16,8 @@ from storage.models import Assignment, AssignmentStatus, Concern, Role
 from storage.reference import get_item
 
 router = Router("agency", roles=(Role.AGENCY,))
-ANSWER = router.flow("answer", ["text", "document"], cancelled=N_("Cancelled. Your agency's answer has not been sent."))
+ANSWER = router.flow("answer", ["text", "document", "confirm"],
+                     cancelled=N_("Cancelled. Your agency's answer has not been sent."))
 EXTEND = router.flow("extend", ["date", "reason"], cancelled=N_("Cancelled. No request for more time was sent."))
 MIN_ANSWER = 10
 MAX_ANSWER = 3000
@@ -142,10 +143,29 @@ def ask_answer_document(ctx: Context, answer: Answer | None) -> None:
     if answer.picked("doc") != "none" and (media is None or media.kind not in ("document", "photo")):
         ctx.say(ctx.t("Please send a PDF or a photo, or choose “No document”."), options)
         return
+    ctx.data["file"] = [media.kind, media.file_id] if media else None
+    ctx.goto("confirm")
+
+
+@ANSWER.step("confirm")
+def confirm_answer(ctx: Context, answer: Answer | None) -> None:
+    """The answer as the union will read it; sent only when the liaison confirms (an official answer)."""
     assignment, concern = _flow_assignment(ctx)
+    if answer is not None and answer.chose("edit"):
+        ctx.goto("text")
+        return
+    if answer is None or not answer.chose("send"):
+        file = ctx.data.get("file")
+        ctx.say(ctx.t("Please check your agency's answer to {code} before sending it:\n\n{text}\n\n"
+                      "Written answer attached: {document}.", code=concern.tracking_code, text=ctx.data["text"],
+                      document=ctx.t("yes") if file else ctx.t("no")),
+                [Option(Choice("send"), ctx.t("Send the answer")), Option(Choice("edit"), ctx.t("Change it")),
+                 Option(Choice("cancel"), ctx.t("Cancel"))])
+        return
+    file = ctx.data.get("file")
     everyone = record_answer(
-        assignment, concern, text=str(ctx.data["text"]), file_id=media.file_id if media else None,
-        file_kind=media.kind if media else None, messenger=ctx.person.messenger, liaison=ctx.person,
+        assignment, concern, text=str(ctx.data["text"]), file_id=file[1] if file else None,
+        file_kind=file[0] if file else None, messenger=ctx.person.messenger, liaison=ctx.person,
         session=ctx.session,
     )
     ctx.end()

@@ -102,6 +102,7 @@ async def test_reopen_after_answer_returns_to_queue(world: Any) -> None:
     await cast.labour.send(f"/answer {code}")
     await cast.labour.send("Doanh nghiệp đã cam kết trả lương trước ngày 30.")
     await cast.labour.choose("Không có văn bản")
+    await cast.labour.choose("Gửi văn bản trả lời")
     await cast.officer.send(f"/relay {code}")
     await cast.officer.send(f"/resolve {code}")
     await world.deliver_outbox()

@@ -60,11 +60,13 @@ async def test_worker_to_two_agencies_and_back(world: Any) -> None:
     await cast.labour.send(f"/answer {code}")
     await cast.labour.send("Sở đã làm việc với doanh nghiệp; lương sẽ được trả trước 30/6.")
     await cast.labour.choose("Không có văn bản")
+    await cast.labour.choose("Gửi văn bản trả lời")
     await cast.insurance.send(f"/answer {code}")
     await cast.insurance.send("BHXH tỉnh đã kiểm tra, doanh nghiệp đóng đủ bảo hiểm.")
     # Zalo withholds documents from bots: there the written answer comes as a photo.
     answer_file = "document" if "documents" in world.offers else "photo"
     await cast.insurance.send_file(answer_file, "bhxh-reply-pdf", size=100000)
+    await cast.insurance.choose("Gửi văn bản trả lời")
 
     fresh = await delivered(world)
     assert any("All agencies have answered" in t or code in t for t in texts(fresh[OFFICER]))

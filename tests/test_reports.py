@@ -31,6 +31,7 @@ async def _two_concerns(world: Any) -> tuple[Any, str, str]:
     await cast.labour.send(f"/answer {answered}")
     await cast.labour.send("Sở đã làm việc với doanh nghiệp về tiền lương.")
     await cast.labour.choose("Không có văn bản")
+    await cast.labour.choose("Gửi văn bản trả lời")
     waiting = await submit_concern(cast.worker, category="Housing and rented rooms", anonymous=True)
     return cast, answered, waiting
 

@@ -14,7 +14,7 @@ from bot.scheduler import anonymise_old_concerns, months_before
 from handlers.core import Choice, Option
 from handlers.rules.deadlines import time_left
 from storage.db import new_session
-from storage.models import Attachment, Concern, Rating
+from storage.models import Assignment, Attachment, Concern, Rating
 from tests.cast import (
     LABOUR_AGENCY,
     WORKER,
@@ -102,6 +102,7 @@ async def test_rating_is_offered_only_when_there_is_an_answer_to_rate(world: Any
     await cast.labour.send(f"/answer {code}")
     await cast.labour.send("Sở đã làm việc với doanh nghiệp về tiền lương.")
     await cast.labour.choose("Không có văn bản")
+    await cast.labour.choose("Gửi văn bản trả lời")
     await delivered(world)
     # Answered, not yet passed on: the union cannot call it resolved, the worker has nothing to rate.
     case = await cast.officer.send(f"/case {code}")
@@ -129,6 +130,7 @@ async def test_anonymous_concerns_are_not_said_to_be_relayed_to_the_worker(world
     await cast.labour.send(f"/answer {code}")
     await cast.labour.send("Sở đã làm việc với doanh nghiệp về tiền lương.")
     await cast.labour.choose("Không có văn bản")
+    await cast.labour.choose("Gửi văn bản trả lời")
     relayed = text_of(await cast.officer.send(f"/relay {code}"))
     assert "ẩn danh" in relayed and "cho người lao động" not in relayed
     resolved = text_of(await cast.officer.send(f"/resolve {code}"))
@@ -147,13 +149,34 @@ async def test_each_staff_action_offers_the_next_step(world: Any) -> None:
     await assign_to_labour(cast.officer, second)
     await cast.labour.send(f"/answer {first}")
     await cast.labour.send("Sở đã làm việc với doanh nghiệp về tiền lương.")
-    thanks = await cast.labour.choose("Không có văn bản")
+    preview = await cast.labour.choose("Không có văn bản")
+    assert "Đề nghị Quý cơ quan kiểm tra" in text_of(preview)
+    thanks = await cast.labour.choose("Gửi văn bản trả lời")
     assert "Xin cảm ơn Quý cơ quan" in text_of(thanks)
     assert options_of(thanks) == [f"Tiếp theo: {second}", "Kiến nghị được giao"]
     relayed = await cast.officer.send(f"/relay {first}")
     assert options_of(relayed) == ["Xác nhận đã giải quyết", "Tiếp tục theo dõi"]
     resolved = await cast.officer.choose("Xác nhận đã giải quyết")
     assert "Về danh sách chờ xử lý" in options_of(resolved)
+
+
+async def test_an_agency_answer_is_sent_only_once_the_liaison_has_checked_it(world: Any) -> None:
+    cast = await staff_up(world)
+    code = await submit(cast.worker)
+    await assign_to_labour(cast.officer, code)
+    await cast.labour.send(f"/answer {code}")
+    await cast.labour.send("Sở đã làm viêc với doanh nghiệp.")  # a typo
+    preview = await cast.labour.choose("Không có văn bản")
+    assert "Sở đã làm viêc với doanh nghiệp." in text_of(preview) and "Văn bản đính kèm: không." in text_of(preview)
+    assert options_of(preview) == ["Gửi văn bản trả lời", "Sửa lại", "Hủy"]
+    with new_session(world.engine) as session:
+        assert all(a.answer_text is None for a in session.exec(select(Assignment)))
+    await cast.labour.choose("Sửa lại")
+    await cast.labour.send("Sở đã làm việc với doanh nghiệp.")
+    await cast.labour.choose("Không có văn bản")
+    await cast.labour.choose("Gửi văn bản trả lời")
+    with new_session(world.engine) as session:
+        assert [a.answer_text for a in session.exec(select(Assignment))] == ["Sở đã làm việc với doanh nghiệp."]
 
 
 async def test_reasons_notes_and_names_render_in_the_readers_language(world: Any) -> None:

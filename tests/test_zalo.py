@@ -95,6 +95,7 @@ async def test_an_agency_answer_is_relayed_to_the_worker_on_zalo(zalo: ZaloWorld
     await cast.labour.choose_delivered("Trả lời")  # typed "2" under the notice
     await cast.labour.send("Sở đã làm việc với doanh nghiệp; lương sẽ được trả trước 30/6.")
     await cast.labour.choose("Không có văn bản")
+    await cast.labour.choose("Gửi văn bản trả lời")
     assert any(code in t for t in texts((await delivered(zalo))[OFFICER]))
     await cast.officer.send(f"/relay {code}")
     received = (await delivered(zalo))[WORKER]
