@@ -27,6 +27,8 @@ def main(argv: list[str] | None = None) -> int:
     export.add_argument("--from", dest="first", metavar="DD/MM/YYYY", help="only concerns raised on or after")
     export.add_argument("--to", dest="last", metavar="DD/MM/YYYY", help="only concerns raised on or before")
     export.add_argument("--language", choices=["vi", "en"], help="of the headers and names (default: DEFAULT_LOCALE)")
+    export.add_argument("--with-names", action="store_true",
+                        help="add who raised each concern (personal data; never for anonymous concerns)")
     purge = commands.add_parser("purge", help="remove who raised concerns finished long ago (personal data rules)")
     purge.add_argument("--older-than", dest="months", type=int, required=True, metavar="MONTHS",
                        help="concerns finished (closed, rejected, withdrawn) more than this many months ago")
@@ -133,11 +135,17 @@ def run_export(settings: Settings, args: argparse.Namespace) -> int:
         today = datetime.now(settings.zone).date()
         if args.file.endswith(".csv"):  # UTF-8 with BOM: spreadsheet programs then read Vietnamese right
             with open(args.file, "w", encoding="utf-8-sig", newline="") as out:
-                count = write_report(out, t, scope, title, today=today, session=session, as_csv=True)
+                count = write_report(out, t, scope, title, today=today, session=session, as_csv=True,
+                                     with_authors=args.with_names)
         else:
             with open(args.file, "wb") as binary:
-                count = write_report(binary, t, scope, title, today=today, session=session)
-    print(f"kiennghi: {count} concerns written to {args.file} (no names of those who raised them)")
+                count = write_report(binary, t, scope, title, today=today, session=session,
+                                     with_authors=args.with_names)
+    if args.with_names:
+        print(f"kiennghi: {count} concerns written to {args.file}, with the names of those who raised them "
+              "(none for anonymous concerns): personal data, keep the file safe")
+    else:
+        print(f"kiennghi: {count} concerns written to {args.file} (no names of those who raised them)")
     return 0
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import logging
 from datetime import date, datetime, timedelta
 
 from handlers.core import Attachment, Choice, Context, Option, parse_date, parse_number
@@ -12,6 +13,7 @@ from storage.models import DialogueSession, Role
 from storage.reports import Scope
 from storage.sessions import list_sessions
 
+log = logging.getLogger(__name__)
 router = Router("reports", roles=(Role.OFFICER, Role.ADMIN))
 
 
@@ -82,15 +84,29 @@ def stats(ctx: Context) -> None:
 @router.command("export")
 def export(ctx: Context) -> None:
     """The annex "Tổng hợp ý kiến, kiến nghị, đề xuất của công nhân lao động" as a workbook."""
-    found = scope_of(ctx, ctx.incoming.args)
+    words = ctx.incoming.args.split()
+    with_authors = bool(words) and words[-1].lower() == "names"  # `/export month names`: asked explicitly
+    if with_authors and ctx.person.role != Role.ADMIN:
+        ctx.say(ctx.t("Only an admin can export the names of those who raised concerns."), _scopes(ctx, "export"))
+        return
+    found = scope_of(ctx, " ".join(words[:-1] if with_authors else words))
     if found is None:
         _refuse(ctx, "export")
         return
     scope, subtitle = found
     title = ctx.t("Summary of workers' opinions, concerns and proposals") + " – " + subtitle
     buffer = io.BytesIO()
-    count = write_report(buffer, ctx.t, scope, title, today=ctx.today(), session=ctx.session)
+    count = write_report(buffer, ctx.t, scope, title, today=ctx.today(), session=ctx.session,
+                         with_authors=with_authors)
     name = f"kien-nghi-{ctx.today():%Y-%m-%d}.xlsx"
-    ctx.say(ctx.t.plural("{count} concern, without the names of those who raised it.",
-                         "{count} concerns, without the names of those who raised them.", count, count=count),
-            attachment=Attachment("document", data=buffer.getvalue(), name=name))
+    if with_authors:
+        log.info("person %s exported %d concerns with the names of those who raised them", ctx.person.id, count)
+        text = ctx.t.plural("{count} concern, with the name of the worker who raised it (none for an anonymous "
+                            "concern). The file holds personal data: keep it safe and do not forward it.",
+                            "{count} concerns, with the names of the workers who raised them (none for anonymous "
+                            "concerns). The file holds personal data: keep it safe and do not forward it.",
+                            count, count=count)
+    else:
+        text = ctx.t.plural("{count} concern, without the names of those who raised it.",
+                            "{count} concerns, without the names of those who raised them.", count, count=count)
+    ctx.say(text, attachment=Attachment("document", data=buffer.getvalue(), name=name))

@@ -19,8 +19,10 @@ from storage.models import (
     AssignmentStatus,
     Concern,
     ConcernOrigin,
+    Person,
     Rating,
     Status,
+    Visibility,
 )
 
 BATCH = 1000  # concerns read at a time for an export: memory stays flat however many there are
@@ -124,11 +126,13 @@ def summarise(scope: Scope, *, today: date, due_end: Callable[[date], datetime],
 
 @dataclass
 class ExportRow:
-    """One concern as the annex lists it (plain rows with the models' column names): no author, ever."""
+    """One concern as the annex lists it (plain rows with the models' column names); its author only
+    when an admin asked for names, and never for an anonymous concern."""
 
     concern: Any
     assignments: list[Any]
     rating: float | None
+    author: str | None = None
 
 
 CONCERN_COLUMNS = [col(c) for c in (Concern.id, Concern.tracking_code, Concern.category_code, Concern.description,
@@ -138,8 +142,10 @@ ASSIGNMENT_COLUMNS = [col(c) for c in (Assignment.concern_id, Assignment.agency_
                                        Assignment.answered_at, Assignment.answer_text)]
 
 
-def export_rows(scope: Scope, *, session: Session) -> Iterator[ExportRow]:
-    """The scope's concerns (merged duplicates are counted in the concern they joined), oldest first."""
+def export_rows(scope: Scope, *, session: Session, with_authors: bool = False) -> Iterator[ExportRow]:
+    """The scope's concerns (merged duplicates are counted in the concern they joined), oldest first;
+    `with_authors`: with who raised each (the worker's name, or the speaker's for one entered at a
+    session), except anonymous ones."""
     last = 0
     while True:
         concerns = list(session.execute(
@@ -156,6 +162,17 @@ def export_rows(scope: Scope, *, session: Session) -> Iterator[ExportRow]:
         ratings = {concern_id: float(avg) for concern_id, avg in session.exec(
             select(Rating.concern_id, func.avg(Rating.score)).where(col(Rating.concern_id).in_(ids))
             .group_by(col(Rating.concern_id)))}
+        authors = _authors(ids, session=session) if with_authors else {}
         for concern in concerns:
-            yield ExportRow(concern, assignments.get(concern.id, []), ratings.get(concern.id))
+            yield ExportRow(concern, assignments.get(concern.id, []), ratings.get(concern.id), authors.get(concern.id))
         last = int(concerns[-1].id)
+
+
+def _authors(ids: list[int], *, session: Session) -> dict[int, str]:
+    """Who raised these concerns, where the union may know it (never an anonymous concern's author)."""
+    named = session.execute(
+        sa_select(col(Concern.id), col(Person.display_name), col(ConcernOrigin.speaker_name))
+        .outerjoin(Person, col(Person.id) == col(Concern.author_id))
+        .outerjoin(ConcernOrigin, col(ConcernOrigin.concern_id) == col(Concern.id))
+        .where(col(Concern.id).in_(ids), col(Concern.visibility) != Visibility.ANONYMOUS))
+    return {concern_id: speaker or name for concern_id, name, speaker in named if speaker or name}

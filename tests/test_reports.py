@@ -79,6 +79,20 @@ async def test_export_is_the_annex_with_real_dates_a_summary_sheet_and_no_identi
     assert cast.worker.chat_id not in values  # nor the author's account
 
 
+@pytest.mark.needs("documents")
+async def test_names_are_exported_only_when_an_admin_asks_and_never_for_anonymous_concerns(world: Any) -> None:
+    cast, answered, waiting = await _two_concerns(world)  # the second is anonymous
+    refused = text_of(await cast.officer.send("/export names"))
+    assert "Chỉ quản trị viên mới xuất được tên" in refused
+    replies = await cast.admin.send("/export month names")
+    assert "2 kiến nghị, kèm tên người lao động đã gửi" in text_of(replies)
+    assert "dữ liệu cá nhân" in text_of(replies)
+    sheet = load_workbook(io.BytesIO(_file(replies)[1])).worksheets[0]
+    assert [c.value for c in sheet[2]][-1] == "Người nêu"
+    rows = {row[1]: row for row in sheet.iter_rows(min_row=3, values_only=True)}
+    assert rows[answered][-1] == "Lan Nguyễn" and rows[waiting][-1] is None
+
+
 async def test_a_report_for_a_session_or_a_range_and_bad_scopes_are_explained(world: Any) -> None:
     cast, _, _ = await _two_concerns(world)
     empty = text_of(await cast.officer.send("/stats 01/01/2020 31/12/2020"))
@@ -101,5 +115,11 @@ async def test_kiennghi_export_writes_the_annex_and_a_csv_spreadsheets_read(tmp_
     assert raw.startswith(b"\xef\xbb\xbf")  # the BOM: spreadsheet programs then read UTF-8
     lines = raw.decode("utf-8-sig").splitlines()
     assert lines[0].startswith("STT,Mã,Lĩnh vực,Nội dung") and len(lines) == 3
+    named = kiennghi(tmp_path, "export", str(table), "--with-names", DATABASE_URL=f"sqlite:///{tmp_path}/kiennghi.db")
+    assert named.returncode == 0 and "with the names" in named.stdout, named.stderr
+    lines = table.read_bytes().decode("utf-8-sig").splitlines()
+    assert lines[0].endswith(",Người nêu")
+    by_code = {line.split(",")[1]: line for line in lines[1:]}
+    assert by_code[answered].endswith(",Lan Nguyễn") and by_code[waiting].endswith(",")
     refused = kiennghi(tmp_path, "export", str(table), "--from", "31/02/2026")
     assert refused.returncode == 2 and "--from" in refused.stderr and "Traceback" not in refused.stderr

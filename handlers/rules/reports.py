@@ -2,7 +2,8 @@
 
 The annex follows the shape of "Tổng hợp ý kiến, kiến nghị, đề xuất của công nhân lao động": one
 row a concern, with the agencies, deadlines and answers; a second sheet sums up each agency. No
-export names who raised a concern.
+export names who raised a concern unless an admin asks for it (`with_authors`), and none ever names
+the author of an anonymous concern.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ COLUMNS = [  # header, width in characters
     (N_("Date answered"), 12), (N_("Answer"), 50), (N_("Status"), 20), (N_("Rating"), 8),
     (N_("Workers concerned"), 10),
 ]
+AUTHOR_COLUMN = (N_("Raised by"), 24)  # only when an admin asked for names
 DATE_FORMAT = "DD/MM/YYYY"
 STYLED = (3, 6, 8, 9, 10)  # content, date received, deadline, date answered, answer
 DATES = (6, 8, 9)  # of those, the dates
@@ -65,13 +67,15 @@ def report_summary(t: Translator, scope: Scope, *, today: date, session: Session
 
 
 def write_report(out: Any, t: Translator, scope: Scope, title: str, *, today: date, session: Session,
-                 as_csv: bool = False) -> int:
-    """The annex of a scope, as XLSX (binary `out`) or CSV (text `out`); how many concerns it lists."""
-    rows = export_rows(scope, session=session)
+                 as_csv: bool = False, with_authors: bool = False) -> int:
+    """The annex of a scope, as XLSX (binary `out`) or CSV (text `out`); how many concerns it lists.
+
+    `with_authors` adds who raised each concern (an admin's explicit request; never for anonymous ones)."""
+    rows = export_rows(scope, session=session, with_authors=with_authors)
     if as_csv:
-        return write_csv(out, t, rows, names(t, session))
+        return write_csv(out, t, rows, names(t, session), with_authors=with_authors)
     return write_xlsx(out, t, rows, report_summary(t, scope, today=today, session=session), title,
-                      names(t, session))
+                      names(t, session), with_authors=with_authors)
 
 
 def summary_text(t: Translator, summary: Summary, title: str, name_of: NameOf) -> str:
@@ -138,7 +142,11 @@ def _short(label: str, width: int = 24) -> str:
     return label if len(label) <= width else label[:width - 1] + "…"
 
 
-def _cells(t: Translator, row: ExportRow, number: int, name_of: NameOf) -> list[Any]:
+def _columns(with_authors: bool) -> list[tuple[str, int]]:
+    return [*COLUMNS, AUTHOR_COLUMN] if with_authors else COLUMNS
+
+
+def _cells(t: Translator, row: ExportRow, number: int, name_of: NameOf, with_authors: bool = False) -> list[Any]:
     # Nothing to show is None, not "": an XLSX writer then skips the cell instead of writing an empty one.
     concern = row.concern
     answered = [a for a in row.assignments if a.answered_at is not None]
@@ -152,7 +160,7 @@ def _cells(t: Translator, row: ExportRow, number: int, name_of: NameOf) -> list[
         "\n".join([f"{name_of('agency', a.agency_code)}: {a.answer_text or ''}" for a in answered]) or None,
         t(STATUS_LABELS[Status(concern.status)]),
         round(row.rating, 1) if row.rating is not None else None, concern.me_too,
-    ]
+    ] + ([row.author] if with_authors else [])
 
 
 def _local(t: Translator, moment: datetime) -> date:
@@ -160,7 +168,7 @@ def _local(t: Translator, moment: datetime) -> date:
 
 
 def write_xlsx(out: Any, t: Translator, rows: Iterable[ExportRow], summary: Summary, title: str,
-               name_of: NameOf) -> int:
+               name_of: NameOf, *, with_authors: bool = False) -> int:
     """The annex as a workbook (openpyxl's write-only mode: memory stays flat); how many rows."""
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
@@ -169,7 +177,7 @@ def write_xlsx(out: Any, t: Translator, rows: Iterable[ExportRow], summary: Summ
 
     book = Workbook(write_only=True)
     sheet = book.create_sheet(t("Concerns"))
-    for index, (_, width) in enumerate(COLUMNS, 1):
+    for index, (_, width) in enumerate(_columns(with_authors), 1):
         sheet.column_dimensions[get_column_letter(index)].width = width
     sheet.freeze_panes = "C3"  # the title and header rows, the number and the code stay in view
     bold, wrap = Font(bold=True), Alignment(wrap_text=True, vertical="top")
@@ -177,7 +185,7 @@ def write_xlsx(out: Any, t: Translator, rows: Iterable[ExportRow], summary: Summ
     heading.font = Font(bold=True, size=13)
     sheet.append([heading])
     header = []
-    for label, _ in COLUMNS:
+    for label, _ in _columns(with_authors):
         cell = WriteOnlyCell(sheet, t(label))
         cell.font, cell.alignment = bold, wrap
         header.append(cell)
@@ -194,7 +202,7 @@ def write_xlsx(out: Any, t: Translator, rows: Iterable[ExportRow], summary: Summ
     name_of = cache(name_of)  # a few dozen names, asked for several times a row
     count = 0
     for count, row in enumerate(rows, 1):
-        cells = _cells(t, row, count, name_of)
+        cells = _cells(t, row, count, name_of, with_authors)
         for index, cell in styled.items():
             if cells[index] is not None:
                 cell.value = cells[index]
@@ -210,13 +218,14 @@ def write_xlsx(out: Any, t: Translator, rows: Iterable[ExportRow], summary: Summ
     return count
 
 
-def write_csv(out: io.TextIOBase | Any, t: Translator, rows: Iterable[ExportRow], name_of: NameOf) -> int:
+def write_csv(out: io.TextIOBase | Any, t: Translator, rows: Iterable[ExportRow], name_of: NameOf, *,
+              with_authors: bool = False) -> int:
     """The annex as CSV; the caller opens `out` as UTF-8 with BOM so spreadsheets read Vietnamese."""
     writer = csv.writer(out)
-    writer.writerow([t(label) for label, _ in COLUMNS])
+    writer.writerow([t(label) for label, _ in _columns(with_authors)])
     name_of = cache(name_of)
     count = 0
     for count, row in enumerate(rows, 1):
         writer.writerow([f"{value:%d/%m/%Y}" if isinstance(value, date) else "" if value is None else value
-                         for value in _cells(t, row, count, name_of)])
+                         for value in _cells(t, row, count, name_of, with_authors)])
     return count
