@@ -41,6 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     reference.add_argument("action", choices=["reload"], help="reload: check REFERENCE_FILE and load it into the store")
     backup = commands.add_parser("backup", help="a consistent copy of the SQLite store, while the bot runs")
     backup.add_argument("path", help="the file to write the copy to")
+    database = commands.add_parser("db", help="the store's schema (migrations)")
+    database.add_argument("action", choices=["upgrade", "current"],
+                          help="upgrade: apply the pending migrations to DATABASE_URL; current: show its revision")
     args = parser.parse_args(argv)
     try:
         settings = load_settings()
@@ -58,6 +61,8 @@ def main(argv: list[str] | None = None) -> int:
             return run_reference_reload(settings)
         if args.command == "backup":
             return run_backup(settings, args.path)
+        if args.command == "db":
+            return run_db(settings, args.action)
         return run_shell(settings, args.as_role)
     except (SettingsError, ReferenceError) as exc:
         print(f"kiennghi: {exc}", file=sys.stderr)
@@ -246,6 +251,26 @@ def run_backup(settings: Settings, path: str) -> int:
     with closing(sqlite3.connect(url.database)) as source, closing(sqlite3.connect(path)) as target:
         source.backup(target)
     print(f"kiennghi: the store was copied to {path}")
+    return 0
+
+
+def run_db(settings: Settings, action: str) -> int:
+    """Apply the pending migrations (as every start does) and say which, or show the store's revision."""
+    from storage.db import create_db_engine, upgrade_store
+    from storage.migrations import current_revision, head_revision
+
+    engine = create_db_engine(settings.database_url, synchronous=settings.sqlite_synchronous, upgrade=False)
+    try:
+        if action == "upgrade":
+            for line in upgrade_store(engine):
+                print(f"kiennghi: {line}")
+        with engine.connect() as connection:
+            current = current_revision(connection)
+    finally:
+        engine.dispose()
+    head = head_revision()
+    state = "up to date" if current == head else f"the newest revision is {head}: run kiennghi db upgrade"
+    print(f"kiennghi: the store is at revision {current or 'none'} ({state})")
     return 0
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Table
+from sqlalchemy import Table, text
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
@@ -60,8 +60,14 @@ def read_reference_file(path: Path | None) -> ReferenceData:
     return data
 
 
+# Two processes starting at once on a new PostgreSQL store would both insert the items: one waits for the other.
+_LOCK_SYNC = text("SELECT pg_advisory_xact_lock(hashtextextended('kiennghi:reference', 0))")
+
+
 def sync_reference(data: ReferenceData, *, session: Session) -> None:
     """Make the stored reference items match the file; items no longer listed become inactive."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(_LOCK_SYNC)
     existing = {(i.kind, i.code): i for i in session.exec(select(ReferenceItem))}
     seen = set()
     for kind in KINDS:
