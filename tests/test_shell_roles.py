@@ -26,7 +26,7 @@ def test_worker_then_officer_then_agency_in_the_terminal(core: Core) -> None:
     assert "Cancelled" in assigned or "Đã hủy" in assigned
     mine = shell(core, "agency:snv", "/mine\n")
     assert code in mine
-    answered = shell(core, "agency:snv", f"/answer {code}\nSở đã làm việc với doanh nghiệp.\n1\n")
+    answered = shell(core, "agency:snv", f"/answer {code}\nSở đã làm việc với doanh nghiệp.\n1\n1\n")
     assert code in answered
     # The worker, back in the shell, hears nothing until the union relays; then the answer.
     relayed = shell(core, "officer", f"/relay {code}\n")
