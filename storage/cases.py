@@ -7,6 +7,7 @@ from datetime import date
 from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
+from storage.concerns import in_states
 from storage.models import (
     OPEN_STATES,
     QUEUE_STATES,
@@ -37,7 +38,7 @@ def assignment_for(concern: Concern, agency_code: str | None, *, session: Sessio
 def queue(*, session: Session, states: tuple[Status, ...] = QUEUE_STATES, offset: int = 0,
           limit: int = 8) -> list[Concern]:
     """Concerns waiting for the union (new, reopened, accepted, answered), oldest first."""
-    query = select(Concern).where(col(Concern.status).in_(states))
+    query = select(Concern).where(in_states(states))
     query = query.order_by(col(Concern.created_at), col(Concern.id)).offset(offset).limit(limit)
     return list(session.exec(query))
 

@@ -6,7 +6,7 @@ import re
 import secrets
 from datetime import datetime
 
-from sqlalchemy import and_, or_
+from sqlalchemy import ColumnElement, and_, bindparam, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -125,6 +125,13 @@ def find_concerns(words: list[str], *, place_codes: list[str], session: Session,
     return list(session.exec(query.order_by(col(Concern.created_at).desc(), col(Concern.id).desc()).limit(limit)))
 
 
+def in_states(states: tuple[Status, ...]) -> ColumnElement[bool]:
+    """`status IN (...)` with the states written into the statement: PostgreSQL then knows them even in a
+    prepared statement's generic plan, and can use the partial index of open concerns."""
+    return col(Concern.status).in_(bindparam("states", [state.value for state in states], expanding=True,
+                                             literal_execute=True))
+
+
 def merge_candidates(concern: Concern, *, session: Session, limit: int = 200) -> list[Concern]:
     """Other concerns still being handled that share the topic, enterprise or place: where a duplicate may be."""
     shared = [col(Concern.category_code) == concern.category_code]
@@ -132,7 +139,7 @@ def merge_candidates(concern: Concern, *, session: Session, limit: int = 200) ->
         shared.append(col(Concern.enterprise) == concern.enterprise)
     if concern.place_code:
         shared.append(col(Concern.place_code) == concern.place_code)
-    query = select(Concern).where(col(Concern.status).in_(OPEN_STATES), col(Concern.id) != concern.id, or_(*shared))
+    query = select(Concern).where(in_states(OPEN_STATES), col(Concern.id) != concern.id, or_(*shared))
     return list(session.exec(query.order_by(col(Concern.created_at).desc()).limit(limit)))
 
 

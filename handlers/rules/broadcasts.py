@@ -9,7 +9,14 @@ from sqlmodel import Session
 
 from handlers.rules.notify import tell
 from locales import N_, Catalogs, Plural, Translator
-from storage.broadcasts import add_broadcast, audience_of, count_audience, delivery_counts, unfinished_broadcasts
+from storage.broadcasts import (
+    add_broadcast,
+    audience_of,
+    count_audience,
+    delivery_counts,
+    refresh_outbox_statistics,
+    unfinished_broadcasts,
+)
 from storage.models import Broadcast, Person
 from storage.outbox import FAILED, PENDING, SENDING, SENT, UNCERTAIN, WAITING, OutboxBatch
 
@@ -37,6 +44,7 @@ def queue_broadcast(admin: Person, text: str, audience: str, code: str | None, *
             broadcast.recipients += batch.write(session=session)
             batch.rows.clear()
     broadcast.recipients += batch.write(session=session)
+    refresh_outbox_statistics(broadcast.recipients, session=session)
     broadcast.unreachable = count_audience(audience, code, session=session)[1]
     session.add(broadcast)
     return broadcast
