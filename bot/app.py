@@ -391,6 +391,12 @@ def serve(settings: Settings) -> int:
     """`kiennghi serve`: the webhook app under uvicorn on HOST:PORT until SIGINT or SIGTERM, then a clean
     stop (queued updates handled, sends under way finished); exit code 0, or 1 if it could not start."""
     check_serve_settings(settings)
+    if settings.telegram_webhook_configured:
+        # Asked before the server starts: a refused token or an unreachable Telegram is then one line, not
+        # uvicorn's "Application startup failed" with a traceback.
+        refusal = asyncio.run(_telegram_refusal(settings))
+        if refusal is not None:
+            raise SettingsError(refusal)
     app = build_webhook_app(settings)
     # Our logging (configure_logging) formats uvicorn's lines too; one line a request would only be noise.
     server = uvicorn.Server(uvicorn.Config(app, host=settings.host, port=settings.port, lifespan="on",
@@ -401,6 +407,23 @@ def serve(settings: Settings) -> int:
         signal.signal(sig, lambda *_: None)
     server.run()
     return 0 if server.started else 1
+
+
+async def _telegram_refusal(settings: Settings) -> str | None:
+    """Why Telegram would not take this bot (a wrong token, no connection), or None."""
+    from telegram import Bot
+    from telegram.error import InvalidToken, TelegramError
+
+    token = settings.telegram_bot_token.get_secret_value() if settings.telegram_bot_token else ""
+    base = settings.telegram_base_url.rstrip("/") if settings.telegram_base_url else "https://api.telegram.org/bot"
+    try:
+        async with Bot(token, base_url=base) as bot:
+            await bot.get_me()
+    except InvalidToken:
+        return "Telegram refused TELEGRAM_BOT_TOKEN: check the token BotFather gave"
+    except TelegramError as exc:
+        return f"Telegram could not be reached or refused the bot ({type(exc).__name__}: {exc})"
+    return None
 
 
 def webhook_app() -> Starlette:

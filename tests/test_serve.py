@@ -233,6 +233,18 @@ def test_serve_refuses_a_telegram_token_without_public_url_or_secret(tmp_path: P
     assert not (tmp_path / "kiennghi.db").exists()  # refused before touching anything
 
 
+def test_serve_says_in_one_line_when_telegram_cannot_be_reached(tmp_path: Path) -> None:
+    with socket.socket() as closed:  # a port nobody listens on: Telegram "down"
+        closed.bind(("127.0.0.1", 0))
+        base = f"http://127.0.0.1:{closed.getsockname()[1]}/bot"
+    result = kiennghi(tmp_path, "serve", TELEGRAM_BOT_TOKEN=TOKEN, PUBLIC_URL=PUBLIC_URL,
+                      TELEGRAM_WEBHOOK_SECRET=SECRET, TELEGRAM_BASE_URL=base)
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Telegram could not be reached" in lines[0], result.stderr
+    assert "Traceback" not in result.stderr and SECRET not in result.stderr
+
+
 def test_serve_without_any_messenger_names_what_to_set(tmp_path: Path) -> None:
     result = kiennghi(tmp_path, "serve", PUBLIC_URL=PUBLIC_URL)
     assert_refused(result, "TELEGRAM_BOT_TOKEN")
