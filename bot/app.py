@@ -124,7 +124,7 @@ def build_telegram_application(
     application: Application[Any, Any, Any, Any, Any, Any] = (
         builder.rate_limiter(AIORateLimiter()).build() if rate_limit else builder.build())
     host = host or Host(core, threads=store_threads(settings))
-    channel = TelegramChannel(application.bot, host)
+    channel = TelegramChannel(application.bot, host, files_dir=settings.files_dir)
     services = Services(settings, core, host, [channel, *others])
     application.bot_data.update(core=core, host=host, channel=channel, catalogs=core.catalogs,
                                 services=services, sender=services.sender)

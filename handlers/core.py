@@ -38,6 +38,10 @@ class Attachment:
     size: int | None = None
     data: bytes | None = None  # a file the bot made (a chart, a report), sent as an upload
     name: str | None = None  # its file name
+    # A person's file sent on another messenger (its file id is that messenger's): shown if the reader's
+    # messenger can get it (Telegram uploads the kept copy of a Zalo photo), else `fallback` is said instead.
+    origin: str | None = None
+    fallback: str | None = None
 
 
 @dataclass(frozen=True)

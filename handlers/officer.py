@@ -181,8 +181,10 @@ def show_case(ctx: Context, concern: Concern) -> None:
         if item.messenger == ctx.person.messenger:
             ctx.say(caption, attachment=Attachment(item.kind, item.file_id, item.size))
         else:
-            ctx.say(caption + " " + ctx.t("(sent on {messenger}; open it there)",
-                                          messenger=messenger_name(item.messenger)))
+            ctx.say(caption, attachment=Attachment(
+                item.kind, item.file_id, item.size, origin=item.messenger,
+                fallback=ctx.t("(sent on {messenger}: it cannot be shown here)",
+                               messenger=messenger_name(item.messenger))))
     for assignment in assignments_of(concern, session=ctx.session):
         if assignment.answer_file_id and assignment.answer_messenger == ctx.person.messenger:
             ctx.say(ctx.t("Written answer of {agency}", agency=agency_name(ctx, assignment.agency_code)),

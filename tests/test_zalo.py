@@ -15,7 +15,7 @@ import httpx
 import pytest
 from sqlmodel import select
 
-from bot.app import build_sender, build_zalo_channel
+from bot.app import build_sender, build_telegram_application, build_zalo_channel
 from bot.channels.zalo import (
     ZaloBotAPI,
     ZaloError,
@@ -30,11 +30,22 @@ from bot.host import Host
 from bot.scheduler import remove_unlinked_files
 from bot.webhooks import SECRET_HEADER, zalo_webhook_app
 from storage.db import new_session
-from storage.models import Attachment, Concern, DialogState, OutboxMessage, Person, ProcessedUpdate, Unreachable
+from storage.models import (
+    Attachment,
+    Concern,
+    DialogState,
+    OutboxMessage,
+    Person,
+    ProcessedUpdate,
+    Role,
+    Unreachable,
+)
 from storage.outbox import enqueue
+from storage.people import set_role
 from tests.cast import LABOUR, LABOUR_AGENCY, OFFICER, WORKER, assign_to_labour, delivered, staff_up, submit, texts
-from tests.chat import CODE, ZaloWorld, codes_in, options_of, text_of
-from tests.conftest import open_world
+from tests.chat import CODE, TelegramWorld, ZaloWorld, codes_in, options_of, text_of
+from tests.conftest import make_settings, open_world
+from tests.fake_telegram import FakeBotAPI
 from tests.fake_zalo import TEXT_LIMIT, TOKEN, FakeZalo, event, text_event
 from tests.flows import DESCRIPTION, onboard, person_row, reach_summary, rows, submit_concern
 
@@ -174,6 +185,35 @@ async def test_a_photo_is_kept_and_goes_when_its_attachment_goes(zalo: ZaloWorld
             session.delete(attachment)
         session.commit()
     assert remove_unlinked_files(zalo.engine, tmp_path / "files") == 1 and not kept.exists()
+
+
+async def test_an_officer_on_telegram_sees_the_photo_a_worker_sent_on_zalo(zalo: ZaloWorld, tmp_path: Path) -> None:
+    """The union works on Telegram, the worker on Zalo: the kept copy of her photo is uploaded to the officer."""
+    lan = zalo.person(905)
+    await onboard(lan, "en")
+    code = await submit_concern(lan, photos=["payslip.jpg"])
+    settings = make_settings(tmp_path, files_dir=tmp_path / "files", admin_ids="telegram:1",
+                             telegram_messages_per_second=10_000, telegram_chat_messages_per_second=10_000)
+    api = FakeBotAPI()
+    app = build_telegram_application(settings, zalo.core, request=api, rate_limit=False)
+    await app.initialize()
+    telegram = TelegramWorld(zalo.core, app, api)
+    try:
+        officer = telegram.person(OFFICER, "Minh Cán bộ")
+        await onboard(officer, "vi")
+        with new_session(zalo.engine) as session:
+            set_role(person_row(zalo.engine, "telegram", OFFICER), Role.OFFICER, None, session=session)
+            session.commit()
+        case = await officer.send(f"/case {code}")
+        photo = next(s for s in case if s.upload)
+        assert photo.upload == (local_copy_name(zalo.fake.file_url("payslip.jpg")), b"\x89" * 54321)
+        assert "Tệp 1/1 của kiến nghị " + code in text_of(case)
+        # Without the kept copy (gone with retention), the officer reads why there is no photo.
+        (tmp_path / "files" / local_copy_name(zalo.fake.file_url("payslip.jpg"))).unlink()
+        again = await officer.send(f"/case {code}")
+        assert not any(s.upload for s in again) and "gửi qua Zalo: không hiển thị được tại đây" in text_of(again)
+    finally:
+        await telegram.close()
 
 
 async def test_a_photo_too_large_or_gone_still_counts_with_its_url(

@@ -6,6 +6,7 @@ Every channel implements the small interface below; `handlers/` never sees a mes
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import NamedTuple, Protocol
 
 from handlers.core import Incoming, Option, Reply
@@ -72,6 +73,14 @@ def split_text(text: str, limit: int) -> list[str]:
 def numbered(options: list[Option]) -> list[str]:
     """Choices as numbered lines, for messengers without buttons (type the number or the text)."""
     return [f"  {number}. {option.label}" for number, option in enumerate(options, 1)]
+
+
+def foreign_file_as_text(reply: Reply, messenger: str) -> Reply:
+    """A reply whose file was sent on another messenger, which this one cannot show: its note instead."""
+    file = reply.attachment
+    if file is None or file.origin is None or file.origin == messenger:
+        return reply
+    return replace(reply, text=f"{reply.text} {file.fallback or ''}".rstrip(), attachment=None)
 
 
 def render(reply: Reply) -> str:

@@ -6,7 +6,9 @@ import asyncio
 import logging
 import warnings
 from collections.abc import Awaitable
+from dataclasses import replace
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from telegram import (
@@ -23,7 +25,8 @@ from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, Re
 from telegram.ext import BaseUpdateProcessor, ContextTypes
 from telegram.warnings import PTBUserWarning
 
-from bot.channels import Delivery, Pace, Rest, split_text
+from bot.channels import Delivery, Pace, Rest, foreign_file_as_text, split_text
+from bot.channels.zalo import local_copy_name
 from bot.host import Host
 from handlers.core import Attachment, Incoming, Option, Reply
 from handlers.rules.menus import MENU, WORKER_MENU
@@ -39,6 +42,8 @@ MESSENGER = "telegram"
 TEXT_LIMIT = 4096
 REPLY_ATTEMPTS = 3
 WAITING_UPDATES = 100_000  # updates received and waiting for their chat's turn or a slot
+KEPT_COPIES = ("zalo", "zalo_oa")  # messengers whose files are fetched and kept (bot/channels/zalo.py)
+UPLOAD_LIMIT = 10 * 1024 * 1024  # a photo Telegram takes by upload; the kept copies are smaller anyway
 SEND_FILE = {"photo": "send_photo", "voice": "send_voice", "audio": "send_audio",
              "video": "send_video", "document": "send_document"}
 
@@ -148,9 +153,10 @@ class TelegramChannel:
     messenger = MESSENGER
     typed_choices = False  # inline buttons: a press carries its choice
 
-    def __init__(self, bot: Bot, host: Host) -> None:
+    def __init__(self, bot: Bot, host: Host, *, files_dir: Path | None = None) -> None:
         self.bot = bot
         self.host = host
+        self.files_dir = files_dir  # kept copies of files people sent on Zalo, shown to staff here
         self.username: str | None = None  # known once the bot is initialized (getMe)
         self._handled: dict[int, asyncio.Future[None]] = {}  # update id -> done once it is in the store
 
@@ -161,6 +167,19 @@ class TelegramChannel:
     def forget_handled(self, update_id: int) -> None:
         """Stop waiting for an update (the webhook gave up on it)."""
         self._handled.pop(update_id, None)
+
+    def shown_here(self, reply: Reply) -> Reply:
+        """A file a worker sent on Zalo is uploaded from its kept copy (a Zalo address means nothing to
+        Telegram); one without a copy, or from elsewhere, becomes its note."""
+        file = reply.attachment
+        if file is None or file.origin is None or file.origin == MESSENGER:
+            return reply
+        if self.files_dir is not None and file.origin in KEPT_COPIES:
+            kept = self.files_dir / local_copy_name(file.file_id)
+            if kept.is_file() and kept.stat().st_size <= UPLOAD_LIMIT:
+                kind = file.kind if file.kind in SEND_FILE else "document"
+                return replace(reply, attachment=Attachment(kind, data=kept.read_bytes(), name=kept.name))
+        return foreign_file_as_text(reply, MESSENGER)
 
     async def on_update(self, update: Update) -> None:
         """Handle any update: normalise it, let the core decide, render the replies."""
@@ -185,6 +204,7 @@ class TelegramChannel:
     async def send_replies(self, incoming: Incoming, replies: list[Reply]) -> None:
         """Send each reply to the chat the event came from; a passing network error is tried again."""
         for reply in replies:
+            reply = await asyncio.to_thread(self.shown_here, reply)
             for attempt in range(REPLY_ATTEMPTS):
                 try:
                     await send_reply(self.bot, incoming.chat_id, reply)

@@ -8,7 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
 
-from bot.channels import Delivery, Pace, render
+from bot.channels import Delivery, Pace, foreign_file_as_text, render
 from bot.host import Host
 from bot.sender import OutboxSender
 from handlers.core import Attachment, Incoming, Option, Reply
@@ -41,7 +41,7 @@ class TerminalChannel:
 
     async def send_replies(self, incoming: Incoming, replies: list[Reply]) -> None:
         """Print the replies."""
-        for reply in replies:
+        for reply in (foreign_file_as_text(r, self.messenger) for r in replies):
             file = reply.attachment
             if file is not None and file.data is not None:  # a chart or a report: saved, and its path shown
                 path = Path(tempfile.mkdtemp(prefix="kiennghi-")) / (file.name or file.kind)

@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from bot.channels import Delivery, Pace, Rest, numbered, render, split_text
+from bot.channels import Delivery, Pace, Rest, foreign_file_as_text, numbered, render, split_text
 from bot.config import SettingsError
 from bot.host import Host
 from handlers.core import Attachment, Incoming, Option, Reply
@@ -371,7 +371,7 @@ class ZaloChannel:
 
     async def send_replies(self, incoming: Incoming, replies: list[Reply]) -> None:
         """Send each reply to the chat the event came from: a photo, then the text with its choices."""
-        for reply in map(without_upload, replies):
+        for reply in (foreign_file_as_text(without_upload(r), self.messenger) for r in replies):
             photo = _photo_url(reply.attachment)
             if photo is not None:
                 await self._call_retrying("sendPhoto", {"chat_id": incoming.chat_id, "photo": photo})

@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 import httpx
 from sqlalchemy.engine import Engine
 
-from bot.channels import Delivery, Pace, Rest
+from bot.channels import Delivery, Pace, Rest, foreign_file_as_text
 from bot.channels.zalo import LIMIT_WORDS, InTurn, fetch_file, text_pieces, without_upload
 from bot.host import Host
 from handlers.core import Attachment, Incoming, Option, Reply
@@ -403,7 +403,7 @@ class ZaloOAChannel:
 
     async def send_replies(self, incoming: Incoming, replies: list[Reply]) -> None:
         """Send each reply to the person who wrote, as plain text with its choices numbered."""
-        for reply in map(without_upload, replies):
+        for reply in (foreign_file_as_text(without_upload(r), self.messenger) for r in replies):
             for piece in self.pieces(reply.text, reply.options, reply.attachment)[1]:
                 if piece.strip():
                     await self._reply(incoming.chat_id, piece)
