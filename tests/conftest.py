@@ -163,3 +163,16 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path}/kiennghi.db"
     return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+def bot_api() -> Iterator[Any]:
+    """A fake Telegram Bot API on a loopback port, for the real `kiennghi run` and `serve` processes."""
+    from tests.test_run_polling import FakeBotServer
+
+    server = FakeBotServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, TextIO
@@ -144,16 +144,6 @@ class FakeBotServer:
                 pass
 
         return Handler
-
-
-@pytest.fixture
-def bot_api() -> Iterator[FakeBotServer]:
-    server = FakeBotServer()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def wait_for(condition: Callable[[], Any], timeout: float, what: str, process: subprocess.Popen[str]) -> Any:

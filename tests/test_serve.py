@@ -11,7 +11,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -281,16 +281,6 @@ def test_a_json_log_line_is_one_object_with_the_exception() -> None:
 
 
 # ---- the real command --------------------------------------------------------------------------------------
-
-@pytest.fixture
-def bot_api() -> Iterator[FakeBotServer]:
-    server = FakeBotServer()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
 
 def free_port() -> int:
     with socket.socket() as probe:
