@@ -24,6 +24,7 @@ from storage.models import (
     row_id,
     utcnow,
 )
+from storage.reference import search_key
 
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _CROCKFORD_ALIASES = str.maketrans({"I": "1", "L": "1", "O": "0"})
@@ -78,7 +79,7 @@ def create_concern(
             tracking_code=new_tracking_code(),
             author_id=author.id if author is not None else None,
             visibility=visibility, category_code=category_code, enterprise=enterprise,
-            place_code=place_code, description=description,
+            place_code=place_code, description=description, search_text=search_key(f"{description} {enterprise}"),
         )
         try:
             with session.begin_nested():
@@ -112,9 +113,10 @@ def concerns_by_author(author: Person, *, session: Session, limit: int = 10) -> 
 
 
 def find_concerns(words: list[str], *, place_codes: list[str], session: Session, limit: int = 10) -> list[Concern]:
-    """Concerns whose content or enterprise holds every word (or whose place is one of `place_codes`), newest first."""
-    matches = [or_(col(Concern.description).ilike(f"%{word}%"), col(Concern.enterprise).ilike(f"%{word}%"))
-               for word in words]
+    """Concerns whose content or enterprise holds every word, with or without accents and capitals (or whose
+    place is one of `place_codes`), newest first."""
+    keys = [key for key in (search_key(word) for word in words) if key]
+    matches = [col(Concern.search_text).like(f"%{key}%") for key in keys]
     found = and_(*matches) if matches else None
     if place_codes:
         found = or_(found, col(Concern.place_code).in_(place_codes)) if found is not None else col(

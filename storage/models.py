@@ -174,6 +174,9 @@ class Concern(SQLModel, table=True):
     enterprise: str = Field(default="", max_length=200)
     place_code: str | None = Field(default=None, max_length=32)
     description: str = Field(default="", max_length=3000)
+    # The content and the enterprise in lower case without diacritics, for /find: an officer types
+    # "luong" on a phone without Vietnamese keys, and SQL's LIKE folds no Vietnamese letter.
+    search_text: str | None = Field(default=None, max_length=3300)
     status: Status = Field(default=Status.NEW, sa_type=EnumText(Status), index=True)
     me_too: int = 1
     merged_into_id: int | None = Field(default=None, foreign_key="concern.id", index=True)

@@ -27,6 +27,8 @@ async def test_find_by_words_enterprise_place_or_code(world: Any) -> None:
                                    description="Phòng trọ gần khu công nghiệp bị tăng giá quá cao.")
     found = await cast.officer.send("/find làm thêm")
     assert wages in options_of(found) and housing not in options_of(found)
+    # Without accents, in capitals, as typed on a phone without Vietnamese keys: the same concern.
+    assert wages in options_of(await cast.officer.send("/find LUONG lam them"))
     assert housing in options_of(await cast.officer.send("/find Quang Châu"))  # a place by its name
     assert f"Kiến nghị {wages} ·" in text_of(await cast.officer.send(f"/find {wages}"))
     assert "Không có kiến nghị nào khớp" in text_of(await cast.officer.send("/find xyz không có"))

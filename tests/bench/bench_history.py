@@ -93,7 +93,7 @@ from storage.outbox import purge_sent  # noqa: E402
 from storage.reference import read_reference_file, search_key  # noqa: E402
 from tests.conftest import make_settings  # noqa: E402
 
-BUILD_VERSION = 1  # change when the generated data changes: cached stores are then rebuilt
+BUILD_VERSION = 2  # change when the generated data changes: cached stores are then rebuilt
 CACHE_DIR = Path("/tmp")
 MESSENGER = "terminal"
 FIXED_SEED = 20240601  # the open and recently closed concerns: identical in every store
@@ -338,7 +338,8 @@ class Deployment:
             "category_code": rng.choices(self.categories, cum_weights=self.category_weights)[0],
             "enterprise": enterprise,
             "place_code": None if rng.random() < 0.2 else rng.choice(self.places),
-            "description": DESCRIPTION, "status": final, "me_too": 1 if rng.random() < 0.97 else rng.randint(2, 5),
+            "description": DESCRIPTION, "search_text": search_key(f"{DESCRIPTION} {enterprise}"),
+            "status": final, "me_too": 1 if rng.random() < 0.97 else rng.randint(2, 5),
             "merged_into_id": merged if merged != cid else None,
             "reject_reason": REJECT_REASON if final == "rejected" else None,
             "created_at": created, "updated_at": times[-1]})
