@@ -288,6 +288,7 @@ def build_webhook_app(settings: Settings, *, transport: httpx.AsyncBaseTransport
     host = Host(core, threads=store_threads(settings))
     channels: list[ZaloChannel | ZaloOAChannel] = []
     routes: list[Route] = []
+    zalo: ZaloChannel | None = None
     if "zalo" in settings.messengers and settings.zalo_webhook_secret is not None:
         zalo = build_zalo_channel(settings, host, transport=transport)
         channels.append(zalo)
@@ -319,6 +320,8 @@ def build_webhook_app(settings: Settings, *, transport: httpx.AsyncBaseTransport
                 await start_telegram_webhook(telegram, settings)
             else:
                 services.start()
+            if zalo is not None:
+                await register_zalo_webhook(zalo, settings)
             yield
         finally:
             if telegram is not None:
@@ -342,6 +345,21 @@ async def start_telegram_webhook(application: Application[Any, Any, Any, Any, An
     await application.bot.set_webhook(f"{settings.public_url}/telegram", secret_token=secret,
                                       allowed_updates=ALLOWED_UPDATES, drop_pending_updates=False)
     log.info("Telegram posts its updates to %s/telegram", settings.public_url)
+
+
+async def register_zalo_webhook(zalo: ZaloChannel, settings: Settings) -> None:
+    """Have Zalo post the bot's updates to PUBLIC_URL/zalo with the secret; without PUBLIC_URL, or if Zalo
+    refuses, say so in one line and serve all the same (the address can be set on Zalo's side)."""
+    if not settings.public_url or settings.zalo_webhook_secret is None:
+        log.info("PUBLIC_URL is not set: set the Zalo bot's webhook to this server's /zalo on Zalo's side")
+        return
+    try:
+        await zalo.api.call("setWebhook", {"url": f"{settings.public_url}/zalo",
+                                           "secret_token": settings.zalo_webhook_secret.get_secret_value()})
+    except Exception as exc:  # Zalo's errors come in several shapes; serving goes on either way
+        log.warning("Zalo did not take the webhook address (%s): set it on Zalo's side", type(exc).__name__)
+        return
+    log.info("Zalo posts its updates to %s/zalo", settings.public_url)
 
 
 async def stop_telegram(application: Application[Any, Any, Any, Any, Any, Any]) -> None:

@@ -29,6 +29,8 @@ from storage.models import Person
 from storage.outbox import enqueue
 from tests.conftest import make_settings
 from tests.fake_telegram import FakeBotAPI
+from tests.fake_zalo import TOKEN as ZALO_TOKEN
+from tests.fake_zalo import FakeZalo
 from tests.fake_zalo_oa import FakeZaloOA, signed
 from tests.test_config_cli import assert_refused, kiennghi
 from tests.test_run_polling import LOGS, TOKEN, USER_ID, FakeBotServer, output_of, sent_to_worker, wait_for
@@ -174,6 +176,16 @@ async def test_telegram_and_the_zalo_oa_are_served_by_one_app_with_one_sender(tm
         await until(lambda: oa.texts(55) and served.api.texts(USER_ID))
         assert sorted((p.messenger, p.external_id) for p in served.people()) == [
             ("telegram", str(USER_ID)), ("zalo_oa", "55")]
+
+
+async def test_serve_registers_the_zalo_bots_webhook_with_its_secret(tmp_path: Path) -> None:
+    zalo = FakeZalo()
+    settings = make_settings(tmp_path, public_url=PUBLIC_URL, telegram_webhook_secret=SECRET,
+                             zalo_bot_token=ZALO_TOKEN, zalo_webhook_secret="zalo-" + SECRET)
+    async with serving(tmp_path, settings, zalo.transport()) as served:
+        assert "/zalo" in [route.path for route in served.app.routes]
+        assert [c.params for c in zalo.calls if c.method == "setWebhook"] == [
+            {"url": f"{PUBLIC_URL}/zalo", "secret_token": "zalo-" + SECRET}]
 
 
 # ---- /healthz and /metrics --------------------------------------------------------------------------------
