@@ -116,7 +116,8 @@ def union_work(*, today: date, week_end: date, session: Session, since: datetime
         "extensions": count(select(func.count()).select_from(Assignment).where(
             Assignment.extension_status == ExtensionStatus.REQUESTED, pending)),
         "undelivered": count(select(func.count()).select_from(OutboxMessage).where(
-            col(OutboxMessage.status).in_(("failed", "uncertain")), col(OutboxMessage.created_at) >= since)),
+            # waiting: held until a Zalo OA person writes again; not delivered either, and listed in /undelivered
+            col(OutboxMessage.status).in_(("failed", "uncertain", "waiting")), col(OutboxMessage.created_at) >= since)),
     }
 
 

@@ -200,10 +200,15 @@ async def test_the_digest_comes_only_with_something_in_it(world, cast: Cast) -> 
     await onboard(cast.worker, "en")
     await submit_concern(cast.worker)
     assert sweep_at(world, local("2027-03-04", 9, 0)).digests == 0  # one digest a day, even if empty
+    with new_session(world.engine) as session:  # held for a Zalo OA worker outside the messaging window
+        session.add(OutboxMessage(messenger="zalo_oa", chat_id="55", text="Câu trả lời đã được chuyển.",
+                                  status="waiting", created_at=local("2027-03-04", 20, 0)))
+        session.commit()
     report = sweep_at(world, local("2027-03-05", 8, 0))
     assert report.digests == 1
     digest = [t for t in texts((await delivered(world))[OFFICER]) if "Tổng hợp ngày 05/03/2027" in t]
     assert len(digest) == 1 and "Kiến nghị mới chưa tiếp nhận: 1" in digest[0]
+    assert "Tin nhắn chưa gửi được: 1" in digest[0]
 
 
 async def test_new_concerns_are_told_to_officers_in_batches_during_working_hours(world, cast: Cast) -> None:
