@@ -79,6 +79,7 @@ from tests.bench.bench_history import (  # noqa: E402
     TRACKING_CODE,
     Apologies,
     Deployment,
+    Meta,  # what the `kn_bench_meta` table keeps of a built store, as bench_history's sidecar JSON does
     Picks,
     Someone,
     prune_job,
@@ -98,19 +99,6 @@ EXPLAINED = ("SELECT", "INSERT", "UPDATE", "DELETE", "WITH")
 
 
 # ---- the store ----------------------------------------------------------------------------------
-
-@dataclass
-class Meta:
-    """What `kn_bench_meta` keeps of a built store."""
-
-    version: int
-    schema: str  # schema_fingerprint() when the store was last brought up to date
-    n: int
-    built_at: str  # the build's "now": every generated time is relative to it
-    build_seconds: float
-    rows: dict[str, int]
-    picks: Picks
-
 
 def size_name(n: int) -> str:
     """1m, 10k..."""
