@@ -23,11 +23,12 @@ import json
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
+
+from tests.fake_telegram import Call  # the same shape: a method and its parameters
 
 TOKEN = "7100000000000000001:TESTSECRET"
 BOT_INFO = {"id": "7100000000000000001", "account_name": "bot.kiennghi", "account_type": "BASIC",
@@ -37,22 +38,6 @@ TEXT_LIMIT = 2000
 SENDS = {"sendMessage", "sendPhoto", "sendSticker", "sendVoice"}
 # Message ids are unique across fakes, as Zalo's are: a second world on the same store is a restart.
 MESSAGE_IDS = itertools.count(int(time.time() * 1000) % 10**9)
-
-
-@dataclass
-class Call:
-    """One Bot API call the bot made."""
-
-    method: str
-    params: dict[str, Any]
-
-    @property
-    def chat_id(self) -> str:
-        return str(self.params.get("chat_id"))
-
-    @property
-    def text(self) -> str:
-        return str(self.params.get("text") or self.params.get("caption") or "")
 
 
 def event(name: str, user_id: int | str, *, display_name: str = "Lan Nguyễn", chat_id: int | str | None = None,

@@ -13,7 +13,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel, select
 
 from storage.db import new_session
-from storage.models import Person
+from storage.models import OutboxMessage, Person
 from tests.chat import Chat, Screen, codes_in, text_of
 
 DESCRIPTION = "Công ty nợ lương tháng 6 và tháng 7 của công nhân."
@@ -31,6 +31,14 @@ def rows(engine: Engine, model: type[Row]) -> list[Row]:
     """Every stored row of a table, read on a fresh session (what another process would see)."""
     with new_session(engine) as session:
         return list(session.exec(select(model)))
+
+
+def outbox_row(engine: Engine, message_id: int) -> OutboxMessage:
+    """An outbox message as stored."""
+    with new_session(engine) as session:
+        message = session.get(OutboxMessage, message_id)
+        assert message is not None
+        return message
 
 
 def person_row(engine: Engine, messenger: str, external_id: str | int) -> Person:

@@ -32,6 +32,7 @@ from tests.cast import WORKER, staff_up, submit
 from tests.chat import text_of
 from tests.conftest import make_settings, open_world
 from tests.fake_telegram import FakeBotAPI
+from tests.flows import outbox_row
 
 ROOT = Path(__file__).resolve().parent.parent
 TELEGRAM = "telegram"
@@ -55,10 +56,7 @@ class Rig:
             return int(message.id or 0)
 
     def row(self, message_id: int) -> OutboxMessage:
-        with new_session(self.core.engine) as session:
-            message = session.get(OutboxMessage, message_id)
-            assert message is not None
-            return message
+        return outbox_row(self.core.engine, message_id)
 
     def texts_to(self, chat_id: str) -> list[str]:
         """Texts delivered to a chat, in the order they arrived."""

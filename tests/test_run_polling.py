@@ -198,6 +198,16 @@ def output_of(process: subprocess.Popen[str]) -> str:
     return log.read()
 
 
+def stop_cleanly(process: subprocess.Popen[str], timeout: float = 15) -> str:
+    """SIGTERM, as systemd stops the bot: it must end with 0 and no traceback; its log."""
+    process.send_signal(signal.SIGTERM)
+    process.wait(timeout=timeout)
+    log = output_of(process)
+    assert process.returncode == 0, log
+    assert "Traceback" not in log, log
+    return log
+
+
 def test_run_polling_end_to_end(bot_api: FakeBotServer, tmp_path: Path) -> None:
     database = tmp_path / "kn.db"
 
@@ -222,11 +232,7 @@ def test_run_polling_end_to_end(bot_api: FakeBotServer, tmp_path: Path) -> None:
         assert any(method == "answerCallbackQuery" and params.get("callback_query_id") == "cb-1"
                    for method, params in bot_api.recorded())
 
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=15)
-        err = output_of(process)
-        assert process.returncode == 0, err
-        assert "Traceback" not in err, err
+        stop_cleanly(process)
         assert bot_api.paths == {f"/bot{TOKEN}"}
     finally:
         if process.poll() is None:
@@ -282,11 +288,7 @@ def test_killed_in_a_burst_loses_no_update_and_handles_none_twice(bot_api: FakeB
     second = start_bot(bot_api, tmp_path, database)
     try:
         wait_for(lambda: handled() >= total, 60, "every update to be handled", second)
-        second.send_signal(signal.SIGTERM)
-        second.wait(timeout=15)
-        err = output_of(second)
-        assert second.returncode == 0, err
-        assert "Traceback" not in err, err
+        stop_cleanly(second)
     finally:
         if second.poll() is None:
             second.kill()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -14,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.fake_zalo import TOKEN, FakeZaloServer, text_event
-from tests.test_run_polling import LOGS, output_of, wait_for
+from tests.test_run_polling import LOGS, output_of, stop_cleanly, wait_for
 
 WORKER = 8801
 
@@ -74,11 +73,8 @@ def test_run_with_zalo_only_answers_survives_a_kill_and_continues(zalo_api: Fake
         wait_for(sent_to(zalo_api, "Decree 13/2023"), 20, "the privacy notice", second)
         zalo_api.fake.queue(text_event(WORKER, "1"))  # I agree
         wait_for(sent_to(zalo_api, "New concern"), 20, "the menu", second)
-        second.send_signal(signal.SIGTERM)
-        second.wait(timeout=15)
-        log = output_of(second)
-        assert second.returncode == 0, log
-        assert "Traceback" not in log and TOKEN.split(":")[1] not in log, log
+        log = stop_cleanly(second)
+        assert TOKEN.split(":")[1] not in log, log
     finally:
         if second.poll() is None:
             second.kill()
@@ -105,11 +101,7 @@ def test_run_with_telegram_and_zalo_serves_both_in_one_process(zalo_api: FakeZal
     try:
         wait_for(sent_to(zalo_api, "Bắc Ninh"), 20, "the welcome on Zalo", process)
         wait_for(sent_to_worker_id(telegram, 7701, "Bắc Ninh"), 20, "the welcome on Telegram", process)
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=15)
-        log = output_of(process)
-        assert process.returncode == 0, log
-        assert "Traceback" not in log, log
+        stop_cleanly(process)
     finally:
         if process.poll() is None:
             process.kill()

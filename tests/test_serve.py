@@ -6,7 +6,6 @@ import asyncio
 import json
 import logging
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -33,7 +32,16 @@ from tests.fake_zalo import TOKEN as ZALO_TOKEN
 from tests.fake_zalo import FakeZalo
 from tests.fake_zalo_oa import FakeZaloOA, signed
 from tests.test_config_cli import assert_refused, kiennghi
-from tests.test_run_polling import LOGS, TOKEN, USER_ID, FakeBotServer, output_of, sent_to_worker, wait_for
+from tests.test_run_polling import (
+    LOGS,
+    TOKEN,
+    USER_ID,
+    FakeBotServer,
+    output_of,
+    sent_to_worker,
+    stop_cleanly,
+    wait_for,
+)
 from tests.test_zalo_oa import oa_settings
 
 SECRET = "s3cret-Webhook_token"
@@ -334,11 +342,7 @@ def test_kiennghi_serve_end_to_end(bot_api: FakeBotServer, tmp_path: Path) -> No
             assert welcome
             health = client.get("/healthz")
             assert health.status_code == 200 and health.json()["outbox_pending"] == 0
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=20)
-        output = output_of(process)
-        assert process.returncode == 0, output
-        assert "Traceback" not in output, output
+        output = stop_cleanly(process, timeout=20)
         assert SECRET not in output and TOKEN not in output
         lines = [json.loads(line) for line in output.splitlines() if line.strip()]
         messages = [entry["message"] for entry in lines]

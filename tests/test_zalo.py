@@ -34,7 +34,6 @@ from storage.models import (
     Attachment,
     Concern,
     DialogState,
-    OutboxMessage,
     Person,
     ProcessedUpdate,
     Role,
@@ -47,7 +46,7 @@ from tests.chat import CODE, TelegramWorld, ZaloWorld, codes_in, options_of, tex
 from tests.conftest import make_settings, open_world
 from tests.fake_telegram import FakeBotAPI
 from tests.fake_zalo import TEXT_LIMIT, TOKEN, FakeZalo, event, text_event
-from tests.flows import DESCRIPTION, onboard, person_row, reach_summary, rows, submit_concern
+from tests.flows import DESCRIPTION, onboard, outbox_row, person_row, reach_summary, rows, submit_concern
 
 SECRET = "s3cret-webhook-token"
 
@@ -342,18 +341,11 @@ async def queue_for(world: ZaloWorld, user_id: int, text: str, **fields: Any) ->
         return int(message.id or 0)
 
 
-def message(world: ZaloWorld, message_id: int) -> OutboxMessage:
-    with new_session(world.engine) as session:
-        row = session.get(OutboxMessage, message_id)
-        assert row is not None
-        return row
-
-
 async def test_a_blocked_person_is_marked_unreachable_and_the_message_failed(zalo: ZaloWorld) -> None:
     message_id = await queue_for(zalo, 920, "Kiến nghị của bạn đã được tiếp nhận.")
     zalo.fake.blocked.add("920")
     await zalo.deliver_outbox()
-    failed = message(zalo, message_id)
+    failed = outbox_row(zalo.engine, message_id)
     assert failed.status == "failed" and "blocked" in (failed.last_error or "")
     with new_session(zalo.engine) as session:
         assert session.get(Unreachable, ("zalo", "920")) is not None
@@ -366,9 +358,9 @@ async def test_a_limit_error_waits_and_the_message_goes_later(zalo: ZaloWorld, f
     await zalo.deliver_outbox()
     received = zalo.fake.texts(921).count("Hạn trả lời đã được điều chỉnh.")
     if failure == "429":  # a wait Zalo names, short enough to be waited out at once
-        assert message(zalo, message_id).status == "sent" and received == 1
+        assert outbox_row(zalo.engine, message_id).status == "sent" and received == 1
     else:  # a limit named only in words: tried again a minute later, not counted as a failed attempt
-        waiting = message(zalo, message_id)
+        waiting = outbox_row(zalo.engine, message_id)
         assert (waiting.status, waiting.attempts) == ("pending", 0) and "quota" in (waiting.last_error or "")
         assert received == 0
 
@@ -377,7 +369,7 @@ async def test_a_server_error_is_retried_later(zalo: ZaloWorld) -> None:
     message_id = await queue_for(zalo, 922, "Câu trả lời của cơ quan.")
     zalo.fake.failures["922"] = ["500"]
     await zalo.deliver_outbox()
-    retried = message(zalo, message_id)
+    retried = outbox_row(zalo.engine, message_id)
     assert (retried.status, retried.attempts) == ("pending", 1) and "500" in (retried.last_error or "")
 
 
@@ -400,7 +392,7 @@ async def test_a_failure_after_the_first_piece_keeps_only_the_rest(zalo: ZaloWor
     message_id = await queue_for(zalo, 924, text, options=[("/case KN-0000-0000", "Xem")])
     zalo.fake.failures["924"] = ["ok", "500"]
     await zalo.deliver_outbox()
-    left = message(zalo, message_id)
+    left = outbox_row(zalo.engine, message_id)
     first = zalo.fake.texts(924)[-1]
     assert left.status == "pending" and first in text and left.text == text[len(first):].lstrip("\n")
     assert json.loads(left.options) == [["/case KN-0000-0000", "Xem"]]

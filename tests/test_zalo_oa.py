@@ -63,7 +63,7 @@ from tests.fake_zalo_oa import (
     signature,
     signed,
 )
-from tests.flows import DESCRIPTION, onboard, person_row, reach_summary, rows, submit_concern
+from tests.flows import DESCRIPTION, onboard, outbox_row, person_row, reach_summary, rows, submit_concern
 
 MESSENGER = "zalo_oa"
 ADMIN, WORKER = 1, 5
@@ -176,7 +176,7 @@ async def oa(tmp_path: Path) -> AsyncIterator[OAWorld]:
         yield world
 
 
-def outbox_row(world: OAWorld, chat_id: int | str) -> OutboxMessage:
+def message_to(world: OAWorld, chat_id: int | str) -> OutboxMessage:
     with new_session(world.engine) as session:
         return session.exec(select(OutboxMessage).where(OutboxMessage.messenger == MESSENGER,
                                                         OutboxMessage.chat_id == str(chat_id))).one()
@@ -345,13 +345,6 @@ async def queue_for(world: OAWorld, user_id: int, text: str) -> int:
         return int(message.id or 0)
 
 
-def message(world: OAWorld, message_id: int) -> OutboxMessage:
-    with new_session(world.engine) as session:
-        row = session.get(OutboxMessage, message_id)
-        assert row is not None
-        return row
-
-
 def test_what_an_oa_error_means_for_an_outbox_message() -> None:
     window = failed_delivery(ZaloOAError(-230, "User has not interacted with the OA in the past 7 days"))
     assert window.until_person_writes and not window.permanent and (window.error or "").startswith(WAITING_ERROR)
@@ -396,7 +389,7 @@ async def test_a_person_who_does_not_follow_the_oa_is_unreachable_and_the_messag
     message_id = await queue_for(oa, 920, "Kiến nghị của bạn đã được tiếp nhận.")
     oa.fake.not_following.add("920")
     await oa.deliver_outbox()
-    failed = message(oa, message_id)
+    failed = outbox_row(oa.engine, message_id)
     assert failed.status == "failed" and "-213" in (failed.last_error or "")
     with new_session(oa.engine) as session:
         assert session.get(Unreachable, (MESSENGER, "920")) is not None
@@ -407,7 +400,7 @@ async def test_a_limit_waits_and_a_server_error_is_retried_later(oa: OAWorld) ->
     broken = await queue_for(oa, 922, "Câu trả lời của cơ quan.")
     oa.fake.failures.update({"921": ["limit"], "922": ["500"]})
     await oa.deliver_outbox()
-    waiting, retried = message(oa, limited), message(oa, broken)
+    waiting, retried = outbox_row(oa.engine, limited), outbox_row(oa.engine, broken)
     assert (waiting.status, waiting.attempts) == ("pending", 0) and "-32" in (waiting.last_error or "")
     assert (retried.status, retried.attempts) == ("pending", 1) and "500" in (retried.last_error or "")
 
@@ -424,7 +417,7 @@ async def test_a_message_outside_the_window_waits_shows_in_undelivered_and_goes_
     requests = len(oa.fake.requests)
     assert code in text_of(await admin.send(f"/accept {code}"))
     await oa.deliver_outbox()
-    held = outbox_row(oa, WORKER)
+    held = message_to(oa, WORKER)
     assert (held.status, held.attempts, held.last_error) == ("waiting", 0, WAITING_ERROR)
     assert [r for r in oa.fake.requests[requests:] if r["recipient"]["user_id"] == str(WORKER)] == []  # not tried
     # The officer sees it waiting, with the reason.
@@ -434,9 +427,9 @@ async def test_a_message_outside_the_window_waits_shows_in_undelivered_and_goes_
     # Lan writes again: the held message goes out, after the reply to what she wrote.
     before = len(oa.fake.texts(WORKER))
     await lan.send("tra cứu")
-    assert outbox_row(oa, WORKER).status == "pending"
+    assert message_to(oa, WORKER).status == "pending"
     await oa.deliver_outbox()
-    assert outbox_row(oa, WORKER).status == "sent"
+    assert message_to(oa, WORKER).status == "sent"
     received = oa.fake.texts(WORKER)[before:]
     assert code in received[-1] and len([t for t in received if code in t]) == 2  # the status reply, the news
     assert "Tất cả tin nhắn đã được gửi" in text_of(await admin.send("/undelivered"))
@@ -447,11 +440,11 @@ async def test_zalos_window_error_holds_the_message_too(oa: OAWorld) -> None:
     message_id = await queue_for(oa, 923, "Câu trả lời của cơ quan.")
     age(oa, 923, hours=24 * 8, store=False)
     await oa.deliver_outbox()
-    held = message(oa, message_id)
+    held = outbox_row(oa.engine, message_id)
     assert held.status == "waiting" and held.attempts == 0 and "-230" in (held.last_error or "")
     await oa.person(923).send("tra cứu")
     await oa.deliver_outbox()
-    assert message(oa, message_id).status == "sent" and "Câu trả lời của cơ quan." in oa.fake.texts(923)
+    assert outbox_row(oa.engine, message_id).status == "sent" and "Câu trả lời của cơ quan." in oa.fake.texts(923)
 
 
 async def test_a_person_on_the_oa_and_on_the_bot_platform_has_two_accounts(tmp_path: Path) -> None:
@@ -513,7 +506,7 @@ async def test_an_expired_token_is_renewed_and_the_send_tried_once_more(oa: OAWo
     message_id = await queue_for(oa, 931, "Kiến nghị đã được chuyển.")  # renews the settings' pair: access-1
     oa.fake.expire("access-1")  # Zalo ends it early: -216
     await oa.deliver_outbox()
-    assert message(oa, message_id).status == "sent"
+    assert outbox_row(oa.engine, message_id).status == "sent"
     tokens = [r["access_token"] for r in oa.fake.requests[-2:]]
     assert tokens == ["access-1", "access-2"] and token(oa).access_token == "access-2"
 
@@ -526,7 +519,7 @@ async def test_a_failed_renewal_keeps_the_old_pair_and_says_so(
     oa.fake.refresh_tokens.clear()  # the refresh token was spent elsewhere
     with caplog.at_level(logging.WARNING, logger="bot.channels.zalo_oa"):
         await oa.deliver_outbox()
-    retried = message(oa, message_id)
+    retried = outbox_row(oa.engine, message_id)
     assert (retried.status, retried.attempts) == ("pending", 1) and "-216" in (retried.last_error or "")
     stored = token(oa)
     assert (stored.access_token, stored.refresh_token, stored.renewing_until) == ("access-1", "refresh-1", None)

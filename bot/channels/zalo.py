@@ -135,12 +135,16 @@ def _ids(update: dict[str, Any]) -> tuple[str, str, str]:
 
 def update_key(update: dict[str, Any]) -> str | None:
     """`event_name:message_id`, what makes a redelivered update count once (hashed if too long)."""
-    message_id = update["message"].get("message_id")
+    return event_key(update["event_name"], update["message"].get("message_id"))
+
+
+def event_key(event_name: object, message_id: object) -> str | None:
+    """`event_name:message_id` of a Zalo event (either API), hashed if too long; None without an id."""
     if message_id in (None, ""):
         return None
-    key = f"{update['event_name']}:{message_id}"
+    key = f"{event_name}:{message_id}"
     if len(key) > UPDATE_KEY_LENGTH:
-        key = f"{update['event_name'][:40]}:{hashlib.sha256(str(message_id).encode()).hexdigest()}"
+        key = f"{str(event_name)[:40]}:{hashlib.sha256(str(message_id).encode()).hexdigest()}"
     return key
 
 

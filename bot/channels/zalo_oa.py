@@ -17,7 +17,6 @@ same person on both is two accounts. What is known of the OA API comes from seco
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -29,7 +28,7 @@ import httpx
 from sqlalchemy.engine import Engine
 
 from bot.channels import Delivery, Pace, Rest, foreign_file_as_text
-from bot.channels.zalo import LIMIT_WORDS, InTurn, fetch_file, text_pieces, without_upload
+from bot.channels.zalo import LIMIT_WORDS, InTurn, event_key, fetch_file, text_pieces, without_upload
 from bot.host import Host
 from handlers.core import Attachment, Incoming, Option, Reply
 from storage.db import new_session
@@ -56,7 +55,6 @@ GONE_WORDS = ("not follow", "unfollow", "block", "user not found", "inactive", "
 # What officers read in /undelivered for a message held until the person writes again.
 WAITING_ERROR = "waiting: outside Zalo's messaging window (the person must write first)"
 FILE_EVENTS = {"user_send_image": "photo", "user_send_audio": "voice"}
-UPDATE_KEY_LENGTH = 128  # ProcessedUpdate.update_key
 RENEW_BEFORE = timedelta(hours=1)  # the access token is renewed when less than this is left
 RENEWAL_LEASE = timedelta(seconds=60)  # how long one process may take to renew before another may
 RENEW_AGAIN_AFTER = 300.0  # seconds after a failed renewal before the next try
@@ -303,13 +301,7 @@ def written_by_person(event: dict[str, Any]) -> bool:
 
 def update_key(event: dict[str, Any]) -> str | None:
     """`event_name:msg_id`, what makes an event posted twice count once (hashed if too long)."""
-    message_id = _message_of(event).get("msg_id")
-    if message_id in (None, ""):
-        return None
-    key = f"{event['event_name']}:{message_id}"
-    if len(key) > UPDATE_KEY_LENGTH:
-        key = f"{str(event['event_name'])[:40]}:{hashlib.sha256(str(message_id).encode()).hexdigest()}"
-    return key
+    return event_key(event["event_name"], _message_of(event).get("msg_id"))
 
 
 def _message_of(event: dict[str, Any]) -> dict[str, Any]:
