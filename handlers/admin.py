@@ -136,10 +136,11 @@ def broadcast(ctx: Context) -> None:
     """An announcement to workers: whom, the text, a preview with the number of recipients, then send."""
     for running in unfinished_broadcasts(session=ctx.session):
         counts = delivery_counts(running, session=ctx.session)
-        ctx.say(ctx.t("An announcement of {date} is still being sent: {left} of {total} messages left.",
-                      date=ctx.t.datetime(running.created_at),
-                      left=ctx.t.number(counts.get("pending", 0) + counts.get("sending", 0)),
-                      total=ctx.t.number(running.recipients)))
+        left = counts.get("pending", 0) + counts.get("sending", 0)
+        if left:  # none left: sent, its final count on the way
+            ctx.say(ctx.t("An announcement of {date} is still being sent: {left} of {total} messages left.",
+                          date=ctx.t.datetime(running.created_at), left=ctx.t.number(left),
+                          total=ctx.t.number(running.recipients)))
     ctx.start(BROADCAST)
 
 
@@ -202,9 +203,11 @@ def confirm_broadcast(ctx: Context, answer: Answer | None) -> None:
                                catalogs=ctx.catalogs, federation=ctx.policy.federation)
         ctx.end()
         log.info("person %s queued broadcast %s for %d workers", ctx.person.id, sent.id, sent.recipients)
-        ctx.say(ctx.t("The announcement is queued for {count} workers. It goes out within the messengers' "
-                      "limits; you will be told how it goes, and the final count.",
-                      count=ctx.t.number(sent.recipients)))
+        ctx.say(ctx.t.plural("The announcement is queued for {count} worker. It goes out within the messengers' "
+                             "limits; you will be told how it goes, and the final count.",
+                             "The announcement is queued for {count} workers. It goes out within the messengers' "
+                             "limits; you will be told how it goes, and the final count.",
+                             sent.recipients, count=ctx.t.number(sent.recipients)))
         return
     whom = (ctx.t("all workers") if audience == ALL else
             ctx.t("workers of {place}", place=place_name(ctx, code)) if audience == PLACE else

@@ -77,7 +77,9 @@ def report_progress(*, session: Session, catalogs: Catalogs, now: datetime) -> i
         elif admin is not None and now - (broadcast.progress_at or broadcast.created_at) >= (
                 PROGRESS_EVERY if broadcast.progress_at else FIRST_PROGRESS):
             broadcast.progress_at = now
-            tell(admin, N_("Sending the announcement: {done} of {total} messages handled so far."),
+            tell(admin, Plural("Sending the announcement: {done} of {total} message handled so far.",
+                               "Sending the announcement: {done} of {total} messages handled so far.",
+                               broadcast.recipients),
                  catalogs=catalogs, session=session, done=_number(sent + failed + counts.get(WAITING, 0)),
                  total=_number(broadcast.recipients))
             queued += 1
