@@ -13,6 +13,7 @@ from handlers.views import ROLE_LABELS, category_name, display_name, messenger_n
 from locales import N_
 from storage.broadcasts import ALL, CATEGORY, PLACE, count_audience, delivery_counts, unfinished_broadcasts
 from storage.models import Role
+from storage.outbox import PENDING, SENDING
 from storage.people import list_staff, set_role
 from storage.reference import ReferenceError, list_items, read_reference_file, sync_reference
 
@@ -136,7 +137,7 @@ def broadcast(ctx: Context) -> None:
     """An announcement to workers: whom, the text, a preview with the number of recipients, then send."""
     for running in unfinished_broadcasts(session=ctx.session):
         counts = delivery_counts(running, session=ctx.session)
-        left = counts.get("pending", 0) + counts.get("sending", 0)
+        left = counts.get(PENDING, 0) + counts.get(SENDING, 0)
         if left:  # none left: sent, its final count on the way
             ctx.say(ctx.t("An announcement of {date} is still being sent: {left} of {total} messages left.",
                           date=ctx.t.datetime(running.created_at), left=ctx.t.number(left),

@@ -33,10 +33,8 @@ def _known_unreachable() -> Exists:
 
 def count_audience(audience: str, code: str | None, *, session: Session) -> tuple[int, int]:
     """How many workers a broadcast would reach, and how many of them the messenger refused before."""
-    query = _audience(audience, code).subquery()
-    total = session.exec(select(func.count()).select_from(query)).one()
-    refused = session.exec(select(func.count()).select_from(
-        _audience(audience, code).where(_known_unreachable()).subquery())).one()
+    total, refused = session.execute(_audience(audience, code).with_only_columns(
+        func.count(), func.count().filter(_known_unreachable()))).one()
     return int(total) - int(refused), int(refused)
 
 
